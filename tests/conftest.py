@@ -1,0 +1,28 @@
+"""Shared fixtures: where the real data and models live, and tiny random-weight models.
+
+The shared data/models folders come from the environment (`.ci/run` points them at ../shared);
+tests that need them skip with a clear message when they are absent.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("TINYST_DATA", REPO.parent / "shared" / "data"))
+MODELS_DIR = Path(os.environ.get("TINYST_MODELS", REPO.parent / "shared" / "models"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"shared data not found at {DATA_DIR} (set TINYST_DATA)")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def l3_path() -> Path:
+    path = MODELS_DIR / "paraphrase-MiniLM-L3-v2"
+    if not path.is_dir():
+        pytest.skip(f"shared model not found at {path} (set TINYST_MODELS)")
+    return path
