@@ -1,8 +1,9 @@
 """tinyst: a small, readable re-implementation of Sentence Transformers v3 training.
 
-Read in this order: models/bert.py, models/mpnet.py, models/transformer.py,
-sentence_transformer.py, losses/, sampler.py, trainer/.
+Read in this order: models/bert.py, models/mpnet.py, models/transformer.py, models/pooling.py,
+sentence_transformer.py, encode.py, losses/, sampler.py, the trainer.
 """
 __version__ = "0.1.0"
 
-from tinyst import util  # noqa: F401
+from tinyst import models, util  # noqa: F401,E402
+from tinyst.sentence_transformer import SentenceTransformer  # noqa: F401,E402
