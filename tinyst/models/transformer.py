@@ -169,9 +169,12 @@ class Transformer(nn.Module):
         """A tokenizer_config.json for tokenizers built in code, so transformers picks the right class."""
         special = {"bert": ("[CLS]", "[SEP]", "[UNK]", "[MASK]"), "mpnet": ("<s>", "</s>", "[UNK]", "<mask>")}
         cls, sep, unk, mask = special[self.model_type]
+        normalizer = json.loads(self.tokenizer.to_str()).get("normalizer") or {}
+        # subtle: transformers rebuilds the normalizer when do_lower_case disagrees with it, so mirror the file
+        lowercase = bool(normalizer.get("lowercase", False))
         return {"tokenizer_class": "BertTokenizer" if self.model_type == "bert" else "MPNetTokenizer",
                 "model_max_length": self.max_seq_length, "pad_token": self._pad_token(), "cls_token": cls,
-                "sep_token": sep, "unk_token": unk, "mask_token": mask, "do_lower_case": self.do_lower_case}
+                "sep_token": sep, "unk_token": unk, "mask_token": mask, "do_lower_case": lowercase}
 
     def __repr__(self) -> str:
         c = self.auto_model.config
