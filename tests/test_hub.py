@@ -300,3 +300,41 @@ def test_resolve_model_path_offline_message(clean_env, monkeypatch):
     with pytest.raises(FileNotFoundError, match="sentence-transformers/all-MiniLM-L6-v2"):
         hub.resolve_model_path("all-MiniLM-L6-v2")
 
+
+
+def test_allow_patterns_later_call_fills_in(served, clean_env):
+    """A later call asking for files an earlier filtered call skipped fetches just those, into the same snapshot."""
+    first = hub.snapshot_download("org/tiny", allow_patterns="*.json")
+    assert hub.snapshot_download("org/tiny", allow_patterns="config.json") == first  # cached: no request
+    assert len(served.requests) == 1 + 3  # fnmatch's "*" crosses "/", as in huggingface_hub
+    second = hub.snapshot_download("org/tiny", allow_patterns=["*.safetensors"])
+    assert second == first and tree(second) == MODEL_FILES
+    sha = HubServer.sha_of("org/tiny")
+    assert served.requests[4:] == ["/api/models/org/tiny/revision/main", f"/org/tiny/resolve/{sha}/model.safetensors"]
+    assert leftovers(clean_env) == []
+
+
+def test_resolve_model_path_without_st_org(served, clean_env, tmp_path):
+    """st_org=False (what models.Transformer needs) asks for the bare name only."""
+    write_tree(tmp_path / "hub" / "bert-old", {"config.json": b"{}"})
+    path = hub.resolve_model_path("bert-old", st_org=False)
+    assert path.parent.parent.name == "models--bert-old"
+    assert not any("sentence-transformers" in r for r in served.requests)
+
+
+def test_sentence_transformer_from_loopback_hub(served, clean_env, tmp_path, l3_path):
+    """tinyst.SentenceTransformer('org/name') downloads the model and embeds exactly like the local folder."""
+    import shutil
+
+    import torch
+
+    from tinyst import SentenceTransformer
+
+    shutil.copytree(l3_path, tmp_path / "hub" / "org" / "l3")
+    texts = ["A man is eating food.", "The hub serves files."]
+    from_hub = SentenceTransformer("org/l3", device="cpu").encode(texts, convert_to_tensor=True)
+    local = SentenceTransformer(str(l3_path), device="cpu").encode(texts, convert_to_tensor=True)
+    assert torch.equal(from_hub, local)
+    sha = HubServer.sha_of("org/l3")
+    assert (clean_env / "models--org--l3" / "refs" / "main").read_text() == sha
+    assert f"/org/l3/resolve/{sha}/model.safetensors" in served.requests
