@@ -26,3 +26,13 @@ def l3_path() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared model not found at {path} (set TINYST_MODELS)")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow real-model tests run in CI (CI=true) or with TINYST_SLOW=1; a plain `pytest` skips them."""
+    if os.environ.get("CI") or os.environ.get("TINYST_SLOW") or config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="slow: set TINYST_SLOW=1 to run (CI runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
