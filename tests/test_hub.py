@@ -338,3 +338,22 @@ def test_sentence_transformer_from_loopback_hub(served, clean_env, tmp_path, l3_
     sha = HubServer.sha_of("org/l3")
     assert (clean_env / "models--org--l3" / "refs" / "main").read_text() == sha
     assert f"/org/l3/resolve/{sha}/model.safetensors" in served.requests
+
+
+def test_fills_in_huggingface_hub_snapshot(served, clean_env):
+    """Files missing from an HF-made (symlinked) snapshot are added to it; its symlinks are not mistaken for escapes."""
+    code = "import huggingface_hub as h; print(h.snapshot_download('org/tiny', allow_patterns='*.json'))"
+    hf_path = Path(run_hf(code, {"HF_HUB_CACHE": str(clean_env), "HF_ENDPOINT": served.url}))
+    assert hub.snapshot_download("org/tiny", allow_patterns="*.safetensors") == hf_path
+    assert tree(hf_path) == MODEL_FILES and (hf_path / "config.json").is_symlink()
+
+
+def test_symlinked_folder_in_snapshot_not_followed(served, clean_env, tmp_path):
+    """A folder in the snapshot that links outside it is refused rather than written through."""
+    sha = HubServer.sha_of("org/tiny")
+    snap = write_tree(clean_env / "models--org--tiny" / "snapshots" / sha, {"config.json": b"{}"})
+    (tmp_path / "outside").mkdir()
+    (snap / "1_Pooling").symlink_to(tmp_path / "outside", target_is_directory=True)
+    with pytest.raises(ValueError, match="1_Pooling/config.json"):
+        hub.snapshot_download("org/tiny", allow_patterns="1_Pooling/")
+    assert list((tmp_path / "outside").iterdir()) == []

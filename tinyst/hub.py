@@ -56,7 +56,8 @@ def _check_rfilename(name, root: Path) -> None:
     """Refuse a hub file name that is absolute, climbs with '..', or would land outside `root`."""
     bad = (not isinstance(name, str) or not name or "\\" in name or "\0" in name or re.match(r"[A-Za-z]:", name)
            or PurePosixPath(name).is_absolute() or any(p in ("..", ".") for p in name.split("/")))
-    if bad or not (root / name).resolve().is_relative_to(root.resolve()):
+    # The parent, not the file: a file in an HF-made snapshot is a symlink into blobs/, which is fine.
+    if bad or not (root / name).parent.resolve().is_relative_to(root.resolve()):
         raise ValueError(f"hub listing has an unsafe file name {name!r} (absolute, '..', or outside the snapshot)")
 
 
@@ -134,7 +135,8 @@ def _fetch(url: str, dest: Path, size: int | None, sha256: str | None, missing: 
 
 def _download(repo_id: str, repo_type: str, revision: str, repo_dir: Path, allow_patterns) -> Path:
     endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    with _open(f"{endpoint}/api/{repo_type}s/{repo_id}/revision/{urllib.parse.quote(revision, safe='')}?blobs=true") as r:
+    rev = urllib.parse.quote(revision, safe="")
+    with _open(f"{endpoint}/api/{repo_type}s/{repo_id}/revision/{rev}?blobs=true") as r:  # blobs: sizes, sha256
         try:
             info = json.loads(r.read())
         except ValueError as e:
@@ -205,11 +207,8 @@ def snapshot_download(repo_id, repo_type="model", revision=None, cache_dir=None,
 
 def resolve_model_path(name_or_path, cache_dir=None, local_files_only=False, *, revision=None, st_org=True) -> Path:
     """A local model folder for `name_or_path`: the folder itself, or the hub snapshot of that name.
-
-    Like `SentenceTransformer(...)`, a bare name ("all-MiniLM-L6-v2") is looked up as
-    "sentence-transformers/<name>" first, then as-is (old org-less models such as "bert-base-uncased").
-    `st_org=False` skips that, as `models.Transformer(name)` does (it goes straight to transformers).
-    """
+    As in ST, a bare name is tried as "sentence-transformers/<name>" first, then as-is ("bert-base-uncased");
+    `st_org=False` skips that, as `models.Transformer(name)` needs (ST hands such names to transformers)."""
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"model name or path must be a str or path, got {type(name_or_path).__name__}")
     if Path(name_or_path).expanduser().is_dir():
