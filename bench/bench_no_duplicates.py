@@ -1,0 +1,113 @@
+"""Benchmark: one NO_DUPLICATES epoch over 1,000,000 (anchor, positive) rows, 30% duplicate anchors.
+
+tinyst's NoDuplicatesBatchSampler (pyarrow hashing once + greedy pass over ids) against ST 3.4.1's
+(`dataset[i]` per scanned row, over an HF `datasets.Dataset`), each in its own subprocess so
+neither warms the other's caches. Timed: sampler construction plus iterating the whole epoch.
+If ST's epoch would exceed `st_budget_s`, ST is timed over its first batches and extrapolated to
+its full batch count (the output says so). Run: `python bench/bench_no_duplicates.py [--rows N]`.
+Not included: DDP, tokenization, the DataLoader.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_rows(n_rows: int, dup_frac: float, seed: int = 0) -> dict:
+    """(anchor, positive) columns: a `dup_frac` share of rows reuse an anchor of another row."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    n_unique = n_rows - int(n_rows * dup_frac)
+    anchor_ids = np.concatenate([np.arange(n_unique), rng.integers(0, n_unique, n_rows - n_unique)])
+    rng.shuffle(anchor_ids)
+    return {"anchor": [f"what is the meaning of query number {a}?" for a in anchor_ids.tolist()],
+            "positive": [f"passage {i} answers a question about topic {i % 997}." for i in range(n_rows)]}
+
+
+def _tinyst_dataset(columns: dict):
+    try:
+        from tinyst import Dataset
+        return Dataset.from_dict(columns)
+    except ImportError:  # tinyst.Dataset not there yet: a minimal stand-in over a pyarrow table
+        import pyarrow as pa
+
+        class ArrowRows:
+            def __init__(self, table): self.data = table
+            def __len__(self): return self.data.num_rows
+            column_names = property(lambda self: self.data.column_names)
+            def __getitem__(self, name): return self.data.column(name).to_pylist()
+        return ArrowRows(pa.table(columns))
+
+
+def worker(lib: str, n_rows: int, dup_frac: float, batch_size: int, budget_s: float) -> dict:
+    import torch
+    columns = make_rows(n_rows, dup_frac)
+    if lib == "tinyst":
+        from tinyst.sampler import NoDuplicatesBatchSampler
+        dataset = _tinyst_dataset(columns)
+    else:
+        from datasets import Dataset
+        from sentence_transformers.sampler import NoDuplicatesBatchSampler
+        dataset = Dataset.from_dict(columns)
+    del columns
+    start, cpu_start = time.perf_counter(), time.process_time()
+    sampler = NoDuplicatesBatchSampler(dataset, batch_size, drop_last=True, valid_label_columns=["label"],
+                                       generator=torch.Generator(), seed=12)
+    n_batches, rows, extrapolated = 0, 0, False
+    for batch in sampler:
+        n_batches, rows = n_batches + 1, rows + len(batch)
+        if time.perf_counter() - start > budget_s:
+            extrapolated = True
+            break
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    if extrapolated:  # ST's own __len__ (n_rows // batch_size) as the full-epoch batch count
+        seconds, cpu_seconds = (x * len(sampler) / n_batches for x in (seconds, cpu_seconds))
+    return {"lib": lib, "seconds": seconds, "cpu_seconds": cpu_seconds, "batches": n_batches, "rows": rows,
+            "extrapolated": extrapolated}
+
+
+def run_worker(lib: str, **kw) -> dict:
+    args = [sys.executable, __file__, "--worker", lib] + [f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run(args, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{lib} worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(rows: int = 1_000_000, dup_frac: float = 0.3, batch_size: int = 32, st_budget_s: float = 300.0) -> list[dict]:
+    """Run both workers; print a Markdown table; return its rows (for bench/run_all.py)."""
+    kw = dict(rows=rows, dup_frac=dup_frac, batch_size=batch_size)
+    results = [run_worker("tinyst", budget_s=1e9, **kw), run_worker("st", budget_s=st_budget_s, **kw)]
+    ratio = results[0]["seconds"] / results[1]["seconds"]
+    table = []
+    for r in results:
+        note = f"extrapolated from {r['batches']} batches" if r["extrapolated"] else f"{r['batches']} batches"
+        table.append({"bench": "no_duplicates epoch", "lib": r["lib"], "rows": rows, "batch_size": batch_size,
+                      "seconds": round(r["seconds"], 2), "ratio_vs_st": round(r["seconds"] / results[1]["seconds"], 4),
+                      "note": note})
+    print(f"NO_DUPLICATES, one epoch, {rows:,} rows, {dup_frac:.0%} duplicate anchors, batch {batch_size}, drop_last\n")
+    print("| library | seconds | batches | time / ST |\n|---|---|---|---|")
+    for t in table:
+        print(f"| {t['lib']} | {t['seconds']} | {t['note']} | {t['ratio_vs_st']} |")
+    print(f"\nratio tinyst / ST = {ratio:.4f} (goal <= 0.1)")
+    return table
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--worker", choices=["tinyst", "st"])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--dup-frac", type=float, default=0.3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--budget-s", type=float, default=300.0)
+    a = p.parse_args()
+    if a.worker:
+        print(json.dumps(worker(a.worker, a.rows, a.dup_frac, a.batch_size, a.budget_s)))
+    else:
+        main(a.rows, a.dup_frac, a.batch_size, a.budget_s)
