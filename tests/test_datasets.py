@@ -1,5 +1,9 @@
 """tinyst.Dataset / DatasetDict against HF `datasets` (the oracle): access, selection, shuffling, splits, map,
 filter, column edits and the save_to_disk layout, plus the memory-mapped scratch files for on-disk data."""
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -195,3 +199,37 @@ def test_large_select_streams_to_scratch(tmp_path, monkeypatch):
     out = ds.select(order)
     assert pa.total_allocated_bytes() - before < out.data.nbytes / 2
     assert out["label"] == order.tolist()
+
+
+def _rss_file_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_sequential_pass_releases_mapped_pages(tmp_path):
+    """Pages of the mapped file touched by a pass count in RSS until release_pages; iter() releases them as it goes."""
+    ds = _on_disk(tmp_path, 300_000)
+    size_mb = ds.data.nbytes / 2**20
+    base = _rss_file_mb()
+    for chunk in ds.data.to_batches(65_536):  # touch every page without releasing
+        chunk.column(0).to_pylist()
+    assert _rss_file_mb() - base > 0.5 * size_mb
+    arrow_io.release_pages()
+    assert _rss_file_mb() - base < 0.1 * size_mb
+    peak = base
+    for _ in ds.iter(batch_size=4096):
+        peak = max(peak, _rss_file_mb())
+    assert peak - base < 0.5 * size_mb
+
+
+@pytest.mark.slow
+def test_three_million_rows_stay_flat(tmp_path):
+    """The acceptance run: a 3,000,000-row parquet, load + one pass in batches of 4,096, RSS growth < 300 MB."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import bench_datasets
+
+    bench_datasets.make_parquet(tmp_path / "pairs.parquet", 3_000_000)
+    result = bench_datasets.run_worker("tinyst", tmp_path / "pairs.parquet", tmp_path / "cache", 4096)
+    assert result["rows"] == 3_000_000
+    assert result["rss_growth_mb"] < 300 and result["anon_growth_mb"] < 300, result

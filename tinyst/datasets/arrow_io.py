@@ -7,9 +7,11 @@ Not included: fingerprint-keyed reuse of `map` results across runs (derived tabl
 scratch folder that is deleted at exit; `save_to_disk` keeps them).
 """
 import atexit
+import mmap
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,19 +41,32 @@ def scratch_dir(root: Path) -> Path:
     return _SCRATCH[root]
 
 
+_MAPS = weakref.WeakSet()  # every Arrow file this process has mapped (dropped when no table uses it)
+
+
 def read_arrow(path) -> pa.Table:
     """Memory-map an Arrow IPC file (file or stream format) as a zero-copy table."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"Arrow file not found: {path}")
-    source = pa.memory_map(str(path))
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # python's mmap: it can madvise, pyarrow's can't
+    _MAPS.add(mapped)
+    buf = pa.py_buffer(mapped)
     try:
-        return pa.ipc.open_file(source).read_all()
+        return pa.ipc.open_file(buf).read_all()
     except pa.ArrowInvalid:
-        source.seek(0)
         try:
-            return pa.ipc.open_stream(source).read_all()  # HF's save_to_disk writes the stream format
+            return pa.ipc.open_stream(buf).read_all()  # HF's save_to_disk writes the stream format
         except pa.ArrowInvalid as e:
             raise ValueError(f"{path} is not an Arrow IPC file: {e}") from None
+
+
+def release_pages() -> None:
+    """Unmap the pages a pass has touched: RSS falls back while the data stays in the page cache (a re-read is a
+    minor fault). Without it a full pass over a memory-mapped file shows the whole file in RSS."""
+    for mapped in list(_MAPS):
+        if hasattr(mapped, "madvise") and not mapped.closed:
+            mapped.madvise(mmap.MADV_DONTNEED)  # read-only shared file pages: dropping them loses nothing
 
 
 def write_arrow(batches, schema: pa.Schema, path, stream: bool = False) -> Path:

@@ -17,9 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tinyst.datasets.arrow_io import SMALL_BYTES, cache_root, read_arrow, replace_dir, scratch_dir, table_sink, write_arrow
+from tinyst.datasets.arrow_io import (SMALL_BYTES, cache_root, read_arrow, release_pages, replace_dir, scratch_dir,
+                                     table_sink, write_arrow)
 
 ROWS_PER_BATCH = 1000  # HF's default batch size for map / filter / writing
+RELEASE_ROWS = 65_536  # sequential passes drop the mapped pages behind them every this many rows
 
 
 def column_array(name: str, values) -> pa.Array:
@@ -147,17 +149,17 @@ class Dataset:
         raise TypeError(f"dataset index must be str, int, slice or list of ints, got {type(key).__name__}")
 
     def __iter__(self):
-        for batch in self._table.to_batches(max_chunksize=ROWS_PER_BATCH):
-            yield from batch.to_pylist()
+        for _, chunk in self._batches(ROWS_PER_BATCH):
+            yield from chunk.to_pylist()
 
     def iter(self, batch_size: int, drop_last_batch: bool = False):
         """Yield dicts of lists of `batch_size` rows (HF `Dataset.iter`)."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        for start in range(0, len(self), batch_size):
+        for start, chunk in self._batches(batch_size):
             if drop_last_batch and start + batch_size > len(self):
                 return
-            yield self._table.slice(start, batch_size).to_pydict()
+            yield chunk.to_pydict()
 
     def to_list(self) -> list:
         return self._table.to_pylist()
@@ -240,7 +242,11 @@ class Dataset:
         return function(*args, idx) if with_indices else function(*args)
 
     def _batches(self, batch_size):
-        for start in range(0, len(self), batch_size):
+        """(start, table slice) over the rows in order; drops the mapped pages behind it so RSS stays flat."""
+        every = max(1, RELEASE_ROWS // batch_size)
+        for k, start in enumerate(range(0, len(self), batch_size)):
+            if k % every == every - 1 and self._cache_dir is not None:
+                release_pages()
             yield start, self._table.slice(start, batch_size)
 
     def filter(self, function, with_indices=False, input_columns=None, batched=False, batch_size=ROWS_PER_BATCH):

@@ -94,7 +94,7 @@ def _json(path: Path, opts: dict, whole: bool):
 
 
 def _parquet(path: Path, opts: dict, whole: bool):
-    pf = pq.ParquetFile(str(path))
+    pf = pq.ParquetFile(str(path), pre_buffer=False, buffer_size=1 << 20)  # read pages as needed, not whole row groups
     return pf.schema_arrow, pf.iter_batches(batch_size=BATCH_ROWS)
 
 
@@ -123,6 +123,7 @@ def _read_file(builder: str, path: Path, opts: dict, root: Path) -> pa.Table:
             raise kind(f"could not read {path} as {builder}: {e}") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"could not read {path} as json: {e}") from None
+        pa.default_memory_pool().release_unused()  # hand the conversion's buffers back to the OS
     return read_arrow(target)
 
 
