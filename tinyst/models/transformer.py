@@ -50,7 +50,7 @@ class Transformer(nn.Module):
         if model_name_or_path is not None:
             from tinyst.hub import resolve_model_path
 
-            folder = resolve_model_path(model_name_or_path, cache_dir=cache_dir)
+            folder = resolve_model_path(model_name_or_path, cache_dir=cache_dir, st_org=False)
             config = read_json(folder / "config.json")
             tok_file = folder / "tokenizer.json"
             if not tok_file.is_file():
