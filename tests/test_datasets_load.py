@@ -150,6 +150,16 @@ def test_hub_layout_folder_by_subset_and_split(hf, tmp_path):
         load_dataset(str(repo), "pairs")
 
 
+def test_readme_patterns_stay_inside_the_folder(tmp_path):
+    """README `configs:` patterns (untrusted, from the hub) may not reach files outside the dataset folder."""
+    (tmp_path / "secret.csv").write_text("a\n1\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("---\nconfigs:\n- config_name: x\n  data_files: ../secret.csv\n---\n")
+    with pytest.raises(ValueError, match="outside the dataset folder"):
+        load_dataset(str(repo), "x")
+
+
 def test_hub_layouts_without_readme(hf, tmp_path):
     """data/{split}-NNNNN-of-NNNNN files (stsb-like) and split-named folders infer splits as HF; subset folders by name."""
     stsb = tmp_path / "stsb" / "data"

@@ -7,3 +7,4 @@ __version__ = "0.1.0"
 
 from tinyst import models, util  # noqa: F401,E402
 from tinyst.sentence_transformer import SentenceTransformer  # noqa: F401,E402
+from tinyst.datasets import Dataset, DatasetDict, load_dataset  # noqa: F401,E402

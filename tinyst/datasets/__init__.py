@@ -1,6 +1,7 @@
 """Arrow-backed datasets with HF `datasets` calls: Dataset, DatasetDict, load_dataset, and the trainer contract.
 
-Read in this order: arrow_io.py, dataset.py, dataset_dict.py, splits.py, load.py, columns.py.
+Read in this order: arrow_io.py, dataset.py, transforms.py, dataset_dict.py, splits.py, readers.py, data_files.py,
+load.py, columns.py.
 Not included: IterableDataset / streaming (memory-mapping gives the same flat RAM).
 """
 from tinyst.datasets.columns import check_dataset_for_loss, input_columns, label_column, warn_column_order  # noqa: F401

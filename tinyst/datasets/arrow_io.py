@@ -1,4 +1,4 @@
-"""Arrow files on disk: the cache folder, atomic IPC writes, zero-copy memory-mapped reads.
+"""Arrow plumbing: python columns -> Arrow arrays, the cache folder, atomic IPC writes, memory-mapped reads.
 
 Everything tinyst loads from disk ends up as an Arrow IPC file that is memory-mapped, so a table of
 millions of rows costs page cache, not heap. Mirrors the role of `datasets/arrow_writer.py` and
@@ -17,6 +17,27 @@ from pathlib import Path
 import pyarrow as pa
 
 SMALL_BYTES = 64 << 20  # derived tables above this size go to a scratch file instead of RAM
+
+
+def column_array(name: str, values) -> pa.Array:
+    """One python column as an Arrow array, with an error naming the column when its values clash."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+        kinds = sorted({type(v).__name__ for v in values if v is not None})
+        raise TypeError(f"column {name!r} mixes value types {kinds}: a column must hold one type ({e})") from None
+
+
+def table_from_columns(columns: dict) -> pa.Table:
+    if not isinstance(columns, dict):
+        raise TypeError(f"expected a dict of columns, got {type(columns).__name__}")
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"columns have different lengths: {lengths}")
+    arrays = [column_array(str(k), v) for k, v in columns.items()]
+    return pa.table(arrays, names=[str(k) for k in columns]) if arrays else pa.table({})
 
 
 def cache_root(cache_dir=None) -> Path:

@@ -17,33 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tinyst.datasets.arrow_io import (SMALL_BYTES, cache_root, read_arrow, release_pages, replace_dir, scratch_dir,
-                                     table_sink, write_arrow)
+from tinyst.datasets.arrow_io import (SMALL_BYTES, cache_root, column_array, read_arrow, release_pages, replace_dir,
+                                     scratch_dir, table_from_columns, table_sink, write_arrow)
+from tinyst.datasets.transforms import as_names, filter_indices, map_table
 
 ROWS_PER_BATCH = 1000  # HF's default batch size for map / filter / writing
 RELEASE_ROWS = 65_536  # sequential passes drop the mapped pages behind them every this many rows
-
-
-def column_array(name: str, values) -> pa.Array:
-    """One python column as an Arrow array, with an error naming the column when its values clash."""
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values
-    values = values.tolist() if isinstance(values, np.ndarray) and values.dtype == object else values
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
-        kinds = sorted({type(v).__name__ for v in values if v is not None})
-        raise TypeError(f"column {name!r} mixes value types {kinds}: a column must hold one type ({e})") from None
-
-
-def table_from_columns(columns: dict) -> pa.Table:
-    if not isinstance(columns, dict):
-        raise TypeError(f"expected a dict of columns, got {type(columns).__name__}")
-    lengths = {k: len(v) for k, v in columns.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"columns have different lengths: {lengths}")
-    arrays = [column_array(str(k), v) for k, v in columns.items()]
-    return pa.table(arrays, names=[str(k) for k in columns]) if arrays else pa.table({})
 
 
 def _rng(seed, generator) -> np.random.Generator:
@@ -56,10 +35,6 @@ def _rng(seed, generator) -> np.random.Generator:
         seed = int(keys[pos] if pos < 624 else keys[0])
         np.random.random()
     return np.random.default_rng(seed)
-
-
-def _names(column_names) -> list:
-    return [column_names] if isinstance(column_names, str) else list(column_names)
 
 
 class Dataset:
@@ -88,25 +63,11 @@ class Dataset:
         return scratch_dir(self._cache_dir) if self._cache_dir is not None else None
 
     # ---- shape and access ----
-    @property
-    def data(self) -> pa.Table:
-        return self._table
-
-    @property
-    def column_names(self) -> list:
-        return self._table.column_names
-
-    @property
-    def num_rows(self) -> int:
-        return self._table.num_rows
-
-    @property
-    def num_columns(self) -> int:
-        return self._table.num_columns
-
-    @property
-    def shape(self) -> tuple:
-        return (self.num_rows, self.num_columns)
+    data = property(lambda self: self._table, doc="The underlying pyarrow.Table (zero-copy; memory-mapped if from disk).")
+    column_names = property(lambda self: self._table.column_names)
+    num_rows = property(lambda self: self._table.num_rows)
+    num_columns = property(lambda self: self._table.num_columns)
+    shape = property(lambda self: (self._table.num_rows, self._table.num_columns))
 
     def __len__(self) -> int:
         return self._table.num_rows
@@ -173,12 +134,12 @@ class Dataset:
 
     # ---- columns ----
     def select_columns(self, column_names) -> "Dataset":
-        names = _names(column_names)
+        names = as_names(column_names)
         self._check_columns(names)
         return self._new(self._table.select(names))  # keeps the order given
 
     def remove_columns(self, column_names) -> "Dataset":
-        names = _names(column_names)
+        names = as_names(column_names)
         self._check_columns(names)
         return self._new(self._table.drop_columns(names))
 
@@ -237,10 +198,6 @@ class Dataset:
         test, train = (order[:n_test], order[n_test : n_test + n_train]) if shuffle else (order[n_train : n_train + n_test], order[:n_train])
         return DatasetDict({"train": self.select(train), "test": self.select(test)})
 
-    def _call(self, function, inputs, idx, input_columns, with_indices):
-        args = [inputs] if input_columns is None else [inputs[c] for c in input_columns]
-        return function(*args, idx) if with_indices else function(*args)
-
     def _batches(self, batch_size):
         """(start, table slice) over the rows in order; drops the mapped pages behind it so RSS stays flat."""
         every = max(1, RELEASE_ROWS // batch_size)
@@ -251,78 +208,15 @@ class Dataset:
 
     def filter(self, function, with_indices=False, input_columns=None, batched=False, batch_size=ROWS_PER_BATCH):
         """Keep the rows for which `function` is truthy (a list of bools per batch when `batched`)."""
-        cols = None if input_columns is None else _names(input_columns)
-        self._check_columns(cols or [])
-        keep = []
-        for start, chunk in self._batches(batch_size if batched else ROWS_PER_BATCH):
-            if batched:
-                flags = list(self._call(function, chunk.to_pydict(), list(range(start, start + len(chunk))), cols, with_indices))
-                if len(flags) != len(chunk):
-                    raise ValueError(f"batched filter returned {len(flags)} flags for a batch of {len(chunk)} rows")
-            else:
-                flags = [self._call(function, row, start + i, cols, with_indices) for i, row in enumerate(chunk.to_pylist())]
-            keep.extend(start + i for i, f in enumerate(flags) if f)
-        return self.select(keep)
+        return self.select(filter_indices(self, function, with_indices, input_columns, batched, batch_size))
 
     def map(self, function=None, with_indices=False, input_columns=None, batched=False, batch_size=ROWS_PER_BATCH,
             remove_columns=None):
-        """Apply `function` to rows (or dict-of-lists batches); returned keys update or add columns.
-
-        Columns keep their place, new ones are appended, `remove_columns` are dropped unless the function
-        returned them (HF's merge). On-disk datasets get the result as an Arrow scratch file.
-        """
+        """Apply `function` to rows (or dict-of-lists batches); returned keys update or add columns (HF's merge).
+        On-disk datasets get the result as an Arrow scratch file; see transforms.py."""
         if function is None:
             return self
-        cols = None if input_columns is None else _names(input_columns)
-        remove = [] if remove_columns is None else _names(remove_columns)
-        self._check_columns((cols or []) + remove)
-        schema = None
-
-        def out_batches():
-            nonlocal schema
-            for start, chunk in self._batches(batch_size if batched else ROWS_PER_BATCH):
-                batch = self._map_chunk(function, start, chunk, batched, cols, with_indices, remove)
-                if schema is None:
-                    schema = batch.schema
-                elif not batch.schema.equals(schema):
-                    try:
-                        batch = pa.Table.from_batches([batch]).cast(schema).to_batches()[0]
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
-                        raise TypeError(f"map output types changed between batches: {schema} then {batch.schema} ({e})") from None
-                yield batch
-
-        gen = out_batches()
-        first = next(gen, None)
-        if first is None:  # no rows: keep the columns that would survive
-            return self._new(self._table.drop_columns(remove))
-        return self._new(table_sink(_chain(first, gen), schema, self._scratch()))
-
-    def _map_chunk(self, function, start, chunk, batched, cols, with_indices, remove) -> pa.RecordBatch:
-        n = len(chunk)
-        if batched:
-            out = self._call(function, chunk.to_pydict(), list(range(start, start + n)), cols, with_indices) or {}
-            if not isinstance(out, dict):
-                raise TypeError(f"a batched map function must return a dict of lists, got {type(out).__name__}")
-            lengths = {k: len(v) for k, v in out.items()}
-            if len(set(lengths.values())) > 1:
-                raise ValueError(f"map returned columns of different lengths: {lengths}")
-        else:
-            rows = [self._call(function, r, start + i, cols, with_indices) or {} for i, r in enumerate(chunk.to_pylist())]
-            if not all(isinstance(r, dict) for r in rows):
-                raise TypeError("a map function must return a dict (or None) per row")
-            keys = list(rows[0]) if rows else []
-            if any(list(r) != keys and set(r) != set(keys) for r in rows):
-                raise ValueError(f"map returned different keys for different rows; first row gave {keys}")
-            out = {k: [r[k] for r in rows] for k in keys}
-        m = len(next(iter(out.values()))) if out else n
-        kept = [c for c in chunk.column_names if c not in out and c not in remove]
-        if m != n and kept:
-            raise ValueError(f"map changed the number of rows ({n} -> {m}) but kept input columns {kept}: "
-                             "remove them with remove_columns=")
-        names = [c for c in chunk.column_names if c in out or c not in remove] + [k for k in out if k not in chunk.column_names]
-        arrays = [column_array(c, out[c]) if c in out else chunk.column(c) for c in names]
-        table = pa.table(arrays, names=names) if names else pa.table({"": pa.nulls(m)}).drop_columns([""])
-        return table.combine_chunks().to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], schema=table.schema)
+        return self._new(map_table(self, function, with_indices, input_columns, batched, batch_size, remove_columns))
 
     # ---- disk ----
     def save_to_disk(self, dataset_path) -> None:
@@ -349,7 +243,3 @@ class Dataset:
         table = pa.concat_tables([read_arrow(folder / f) for f in files])
         return Dataset(table, cache_root(cache_dir), split=state.get("_split"))
 
-
-def _chain(first, rest):
-    yield first
-    yield from rest

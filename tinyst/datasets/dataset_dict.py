@@ -30,21 +30,10 @@ class DatasetDict(dict):
     def _per_split(self, method: str, *args, **kwargs) -> "DatasetDict":
         return DatasetDict({k: getattr(ds, method)(*args, **kwargs) for k, ds in self.items()})
 
-    @property
-    def column_names(self) -> dict:
-        return {k: ds.column_names for k, ds in self.items()}
-
-    @property
-    def num_rows(self) -> dict:
-        return {k: ds.num_rows for k, ds in self.items()}
-
-    @property
-    def num_columns(self) -> dict:
-        return {k: ds.num_columns for k, ds in self.items()}
-
-    @property
-    def shape(self) -> dict:
-        return {k: ds.shape for k, ds in self.items()}
+    column_names = property(lambda self: {k: ds.column_names for k, ds in self.items()})
+    num_rows = property(lambda self: {k: ds.num_rows for k, ds in self.items()})
+    num_columns = property(lambda self: {k: ds.num_columns for k, ds in self.items()})
+    shape = property(lambda self: {k: ds.shape for k, ds in self.items()})
 
     def map(self, function=None, **kwargs) -> "DatasetDict":
         return self._per_split("map", function, **kwargs)
