@@ -29,27 +29,13 @@ def make_rows(n_rows: int, dup_frac: float, seed: int = 0) -> dict:
             "positive": [f"passage {i} answers a question about topic {i % 997}." for i in range(n_rows)]}
 
 
-def _tinyst_dataset(columns: dict):
-    try:
-        from tinyst import Dataset
-        return Dataset.from_dict(columns)
-    except ImportError:  # tinyst.Dataset not there yet: a minimal stand-in over a pyarrow table
-        import pyarrow as pa
-
-        class ArrowRows:
-            def __init__(self, table): self.data = table
-            def __len__(self): return self.data.num_rows
-            column_names = property(lambda self: self.data.column_names)
-            def __getitem__(self, name): return self.data.column(name).to_pylist()
-        return ArrowRows(pa.table(columns))
-
-
 def worker(lib: str, n_rows: int, dup_frac: float, batch_size: int, budget_s: float) -> dict:
     import torch
     columns = make_rows(n_rows, dup_frac)
     if lib == "tinyst":
+        from tinyst.datasets import Dataset
         from tinyst.sampler import NoDuplicatesBatchSampler
-        dataset = _tinyst_dataset(columns)
+        dataset = Dataset.from_dict(columns)
     else:
         from datasets import Dataset
         from sentence_transformers.sampler import NoDuplicatesBatchSampler

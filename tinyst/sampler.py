@@ -39,14 +39,6 @@ def _rank_and_world_size() -> tuple[int, int]:
         return 0, 1
 
 
-def _check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return batch_size
-
-
 def _n_batches(n_rows: int, batch_size: int, drop_last: bool) -> int:
     return n_rows // batch_size if drop_last else -(-n_rows // batch_size)
 
@@ -56,16 +48,25 @@ def _too_small(n_rows: int, batch_size: int, what: str) -> ValueError:
                       "no batch would be yielded; lower batch_size or set drop_last=False")
 
 
-class BatchSampler(Sampler):
-    """Shared machinery: epoch seeding, rank sharding, resume. Subclasses define the global order."""
+class DefaultBatchSampler(Sampler):
+    """Shuffled batches: ST's `BatchSampler(SubsetRandomSampler(range(N), generator))` with the
+    generator seeded `seed + epoch`. Also the base of the other samplers (as in ST v5): epoch
+    seeding, rank sharding and resume live here; subclasses define `_global_batches/_global_len`.
+    `valid_label_columns` is unused here; it keeps one signature for all samplers."""
 
-    def __init__(self, dataset, batch_size: int, drop_last: bool = False, generator=None, seed: int | None = 0,
-                 *, rank: int | None = None, world_size: int | None = None) -> None:
+    def __init__(self, dataset, batch_size: int, drop_last: bool = False, valid_label_columns=None,
+                 generator=None, seed: int | None = 0, *, rank: int | None = None, world_size: int | None = None):
         if not hasattr(dataset, "__len__"):
             raise TypeError(f"dataset must have a length, got {type(dataset).__name__}")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        self.dataset, self.batch_size, self.drop_last = dataset, _check_batch_size(batch_size), bool(drop_last)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if drop_last and len(dataset) < batch_size:
+            raise _too_small(len(dataset), batch_size, "rows")
+        self.dataset, self.batch_size, self.drop_last = dataset, batch_size, bool(drop_last)
         self.generator, self.seed, self.epoch, self._skip = generator, int(seed or 0), 0, 0
         default_rank, default_world_size = _rank_and_world_size()
         self.rank = default_rank if rank is None else rank
@@ -87,12 +88,16 @@ class BatchSampler(Sampler):
         g.manual_seed(self.seed + self.epoch)
         return torch.randperm(n, generator=g).tolist()
 
+    def _chunks(self, rows: list[int]):
+        for start in range(0, self._global_len() * self.batch_size, self.batch_size):
+            yield rows[start:start + self.batch_size]
+
     def _global_batches(self):
         """All batches of this epoch, as every rank sees them (before sharding)."""
-        raise NotImplementedError
+        return self._chunks(self._randperm(len(self.dataset)))
 
     def _global_len(self) -> int:
-        raise NotImplementedError
+        return _n_batches(len(self.dataset), self.batch_size, self.drop_last)
 
     def __len__(self) -> int:
         return self._global_len() // self.world_size
@@ -106,34 +111,7 @@ class BatchSampler(Sampler):
         yield from islice(mine, skip, None)
 
 
-class DefaultBatchSampler(BatchSampler):
-    """Shuffled batches: ST's `BatchSampler(SubsetRandomSampler(range(N), generator))` with the
-    generator seeded `seed + epoch`. `valid_label_columns` is accepted for a uniform signature."""
-
-    def __init__(self, dataset, batch_size: int, drop_last: bool = False, valid_label_columns=None,
-                 generator=None, seed: int | None = 0, *, rank=None, world_size=None) -> None:
-        super().__init__(dataset, batch_size, drop_last, generator, seed, rank=rank, world_size=world_size)
-        if self.drop_last and len(dataset) < self.batch_size:
-            raise _too_small(len(dataset), self.batch_size, "rows")
-
-    def _global_batches(self):
-        order = self._randperm(len(self.dataset))
-        for i in range(self._global_len()):
-            yield order[i * self.batch_size:(i + 1) * self.batch_size]
-
-    def _global_len(self) -> int:
-        return _n_batches(len(self.dataset), self.batch_size, self.drop_last)
-
-
-def _label_column(dataset, valid_label_columns) -> str:
-    for name in valid_label_columns:
-        if name in dataset.column_names:
-            return name
-    raise ValueError(f"None of the valid_label_columns {list(valid_label_columns)} are in the dataset, "
-                     f"which only has these columns: {list(dataset.column_names)}")
-
-
-class GroupByLabelBatchSampler(BatchSampler):
+class GroupByLabelBatchSampler(DefaultBatchSampler):
     """Batches with >= 2 rows of each label they contain (for the Batch*TripletLoss family).
 
     Rows are grouped by the first present column of `valid_label_columns` (default "label", "score"),
@@ -144,10 +122,14 @@ class GroupByLabelBatchSampler(BatchSampler):
 
     def __init__(self, dataset, batch_size: int, drop_last: bool = False, valid_label_columns=None,
                  generator=None, seed: int | None = 0, *, rank=None, world_size=None) -> None:
-        super().__init__(dataset, batch_size, drop_last, generator, seed, rank=rank, world_size=world_size)
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed, rank=rank, world_size=world_size)
         if self.batch_size % 2:
             raise ValueError(f"GroupByLabelBatchSampler needs an even batch_size, got {self.batch_size}")
-        column = _label_column(dataset, LABEL_COLUMNS if valid_label_columns is None else valid_label_columns)
+        valid = LABEL_COLUMNS if valid_label_columns is None else list(valid_label_columns)
+        column = next((c for c in valid if c in dataset.column_names), None)
+        if column is None:
+            raise ValueError(f"None of the valid_label_columns {valid} are in the dataset, "
+                             f"which only has these columns: {list(dataset.column_names)}")
         groups: dict = {}
         try:
             for i, label in enumerate(dataset[column]):
@@ -163,9 +145,7 @@ class GroupByLabelBatchSampler(BatchSampler):
 
     def _global_batches(self):
         groups = list(self.groups.values())
-        rows = [i for g in self._randperm(len(groups)) for i in groups[g]]
-        for i in range(self._global_len()):
-            yield rows[i * self.batch_size:(i + 1) * self.batch_size]
+        return self._chunks([i for g in self._randperm(len(groups)) for i in groups[g]])
 
     def _global_len(self) -> int:
         return _n_batches(self._n_rows, self.batch_size, self.drop_last)
@@ -194,36 +174,30 @@ def _row_keys(dataset, columns: list[str]) -> list:
     n_rows = len(dataset)
     kinds: dict = {}  # value type -> [(row of each value, values)]
     for name in columns:
-        values = _column(dataset, name)
-        rows = np.arange(n_rows)
-        if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-            rows = pc.list_parent_indices(values).to_numpy()
-            values = pc.list_flatten(values)
+        values, rows = _column(dataset, name), np.arange(n_rows)
+        if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):  # each element is a value
+            rows, values = pc.list_parent_indices(values).to_numpy(), pc.list_flatten(values)
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             values = values.cast(pa.large_string())  # one dictionary for all text columns
-        kinds.setdefault(str(values.type), []).append((rows, values))
-    all_rows, all_ids, n_ids = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], 0
-    for parts in kinds.values():
+        kinds.setdefault(values.type, []).append((rows, values))
+    rows, ids, n_ids = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], 0
+    for value_type, parts in kinds.items():
         chunks = [chunk for _, values in parts for chunk in values.chunks]
-        encoded = pa.chunked_array(chunks, type=parts[0][1].type).dictionary_encode(null_encoding="encode")
-        if encoded.num_chunks:  # subtle: chunks share one growing dictionary; the last holds it all
-            all_ids += [c.indices.to_numpy(zero_copy_only=False).astype(np.int64) + n_ids for c in encoded.chunks]
-            n_ids += len(encoded.chunks[-1].dictionary)
-        all_rows += [rows.astype(np.int64) for rows, _ in parts]
-    rows, ids = np.concatenate(all_rows), np.concatenate(all_ids)  # one pair per cell value
-    keep = np.bincount(ids, minlength=n_ids)[ids] >= 2  # only values seen twice or more can clash
+        encoded = pa.chunked_array(chunks, value_type).dictionary_encode(null_encoding="encode").chunks
+        rows += [r for r, _ in parts]
+        ids += [c.indices.to_numpy(zero_copy_only=False).astype(np.int64) + n_ids for c in encoded]
+        n_ids += len(encoded[-1].dictionary) if encoded else 0  # subtle: the chunks share one growing dictionary
+    rows, ids = np.concatenate(rows).astype(np.int64), np.concatenate(ids)  # (V,) one pair per value
+    keep = np.bincount(ids, minlength=n_ids)[ids] >= 2  # a value held by one cell only never clashes
     rows, ids = rows[keep], ids[keep]
     single = np.bincount(rows, minlength=n_rows)[rows] == 1
-    keys = -1 - np.arange(n_rows)  # (N,) private ids: never equal to a value id (>= 0)
+    keys = -1 - np.arange(n_rows)  # (N,) private ids (< 0) for rows with nothing that can clash
     keys[rows[single]] = ids[single]
-    keys = keys.tolist()
-    multi = ~single  # rows with several values that occur elsewhere (rare unless list columns)
-    by_row = np.argsort(rows[multi], kind="stable")
-    multi_rows, multi_ids = rows[multi][by_row], ids[multi][by_row].tolist()
-    starts = np.flatnonzero(np.r_[True, multi_rows[1:] != multi_rows[:-1]]) if len(multi_rows) else []
-    ends = list(starts[1:]) + [len(multi_ids)]
-    for row, start, end in zip(multi_rows[starts].tolist(), list(starts), ends):
-        keys[row] = tuple(multi_ids[start:end])  # subtle: a value twice in one row (anchor == positive) is harmless
+    keys, multi = keys.tolist(), {}
+    for row, value in zip(rows[~single].tolist(), ids[~single].tolist()):  # rare unless list columns
+        multi.setdefault(row, []).append(value)  # subtle: a value twice in one row (anchor == positive) is harmless
+    for row, values in multi.items():
+        keys[row] = tuple(values)
     return keys
 
 
@@ -258,16 +232,14 @@ def _no_duplicate_batches(order: list[int], keys: list, batch_size: int, drop_la
     return batches
 
 
-class NoDuplicatesBatchSampler(BatchSampler):
+class NoDuplicatesBatchSampler(DefaultBatchSampler):
     """Batches in which no value repeats across any of the non-label columns (for MNRL-style losses,
     where a duplicate text would be a false in-batch negative). Columns in `valid_label_columns`
     (default "label", "score"), "dataset_name" and "*_prompt_length" are ignored, as in ST."""
 
     def __init__(self, dataset, batch_size: int, drop_last: bool = False, valid_label_columns=None,
                  generator=None, seed: int | None = 0, *, rank=None, world_size=None) -> None:
-        super().__init__(dataset, batch_size, drop_last, generator, seed, rank=rank, world_size=world_size)
-        if self.drop_last and len(dataset) < self.batch_size:
-            raise _too_small(len(dataset), self.batch_size, "rows")
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed, rank=rank, world_size=world_size)
         skip = set(LABEL_COLUMNS if valid_label_columns is None else valid_label_columns) | {"dataset_name"}
         self.columns = [c for c in dataset.column_names if c not in skip and not c.endswith("_prompt_length")]
         self._keys = _row_keys(dataset, self.columns)
@@ -288,14 +260,14 @@ class NoDuplicatesBatchSampler(BatchSampler):
 
 
 def _sub_batches(sampler):
-    return sampler._global_batches() if isinstance(sampler, BatchSampler) else iter(sampler)
+    return sampler._global_batches() if isinstance(sampler, DefaultBatchSampler) else iter(sampler)
 
 
 def _sub_len(sampler) -> int:
-    return sampler._global_len() if isinstance(sampler, BatchSampler) else len(sampler)
+    return sampler._global_len() if isinstance(sampler, DefaultBatchSampler) else len(sampler)
 
 
-class _MultiDatasetBatchSampler(BatchSampler):
+class MultiDatasetDefaultBatchSampler(DefaultBatchSampler):
     """Interleaves the global batches of one sampler per dataset of a ConcatDataset; every batch
     comes from one dataset, its indices shifted by that dataset's offset in the concatenation."""
 
@@ -307,7 +279,7 @@ class _MultiDatasetBatchSampler(BatchSampler):
             raise ValueError(f"need one batch sampler per dataset: {len(dataset.datasets)} datasets, "
                              f"{len(batch_samplers)} samplers")
         first = batch_samplers[0]
-        super().__init__(dataset, first.batch_size, first.drop_last, generator, seed, rank=rank, world_size=world_size)
+        super().__init__(dataset, first.batch_size, first.drop_last, None, generator, seed, rank=rank, world_size=world_size)
         self.batch_samplers = list(batch_samplers)
         sizes = [len(d) for d in dataset.datasets]
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
@@ -322,13 +294,9 @@ class _MultiDatasetBatchSampler(BatchSampler):
         return [i + self.offsets[d] for i in batch]
 
 
-class RoundRobinBatchSampler(_MultiDatasetBatchSampler):
+class RoundRobinBatchSampler(MultiDatasetDefaultBatchSampler):
     """One batch of dataset 0, 1, ..., k-1, 0, 1, ...; stops at the first dataset that runs out,
     so every dataset is drawn (almost) equally often and larger datasets are not fully used."""
-
-    def __init__(self, dataset, batch_samplers: list, generator=None, seed: int | None = None,
-                 *, rank=None, world_size=None) -> None:
-        super().__init__(dataset, batch_samplers, generator, seed, rank=rank, world_size=world_size)
 
     def _global_batches(self):
         iterators = [_sub_batches(s) for s in self.batch_samplers]
@@ -343,7 +311,7 @@ class RoundRobinBatchSampler(_MultiDatasetBatchSampler):
         return min(lens) * len(lens) + lens.index(min(lens))  # full rounds, then the datasets before the first to run out
 
 
-class ProportionalBatchSampler(_MultiDatasetBatchSampler):
+class ProportionalBatchSampler(MultiDatasetDefaultBatchSampler):
     """Every batch of every dataset, in a random order: dataset d is picked len(sampler_d) times."""
 
     def _global_batches(self):
