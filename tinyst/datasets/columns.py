@@ -116,4 +116,5 @@ def check_dataset_for_loss(ds, loss, name=None) -> None:
             raise ValueError(f"{lname} expects binary labels 0/1, but {what} also holds {sorted(bad)[:10]}")
     if kind == "vector" and not ((pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
                                  and _is_number(t.value_type)):
-        raise ValueError(f"{lname} expects a vector of numbers per row as label (e.g. teacher embeddings), but {what} holds {t}")
+        raise ValueError(f"{lname} expects a vector of numbers per row as label (e.g. teacher embeddings), "
+                         f"but {what} holds {t}")

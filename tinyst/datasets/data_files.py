@@ -107,7 +107,8 @@ def _scalar(text: str):
 def readme_configs(folder: Path) -> list:
     """The `configs:` list of README.md's YAML header ([] when there is none)."""
     readme = folder / "README.md"
-    m = re.match(r"---\s*\n(.*?)\n---", readme.read_text(encoding="utf-8", errors="replace"), re.S) if readme.is_file() else None
+    text = readme.read_text(encoding="utf-8", errors="replace") if readme.is_file() else ""
+    m = re.match(r"---\s*\n(.*?)\n---", text, re.S)
     lines = [(len(ln) - len(ln.lstrip()), ln.strip()) for ln in (m[1].splitlines() if m else []) if ln.strip()]
     start = next((i for i, (ind, t) in enumerate(lines) if ind == 0 and t == "configs:"), None)
     if start is None or start + 1 >= len(lines):

@@ -195,7 +195,10 @@ class Dataset:
             raise ValueError(f"train_size={train_size}, test_size={test_size} give {n_train} train + {n_test} test rows "
                              f"out of {n}: need 0 < train and train + test <= {n}")
         order = _rng(seed, generator).permutation(n) if shuffle else np.arange(n)
-        test, train = (order[:n_test], order[n_test : n_test + n_train]) if shuffle else (order[n_train : n_train + n_test], order[:n_train])
+        if shuffle:  # HF: test takes the head of the permutation, train what follows
+            test, train = order[:n_test], order[n_test : n_test + n_train]
+        else:
+            train, test = order[:n_train], order[n_train : n_train + n_test]
         return DatasetDict({"train": self.select(train), "test": self.select(test)})
 
     def _batches(self, batch_size):

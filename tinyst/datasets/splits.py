@@ -48,7 +48,10 @@ def resolve_split(parts: list, sizes: dict) -> list:
         if unit == "%":
             if rounding == "pct1_dropremainder" and n < 100:
                 raise ValueError(f"'pct1_dropremainder' rounding on split {split!r} of {n} (< 100) rows is always empty")
-            to_abs = (lambda b: b * math.trunc(n / 100.0)) if rounding == "pct1_dropremainder" else (lambda b: int(round(b * n / 100.0)))
+            if rounding == "pct1_dropremainder":  # whole 1% blocks: -99.5% must give -99%, hence trunc
+                to_abs = lambda b: b * math.trunc(n / 100.0)  # noqa: E731
+            else:
+                to_abs = lambda b: int(round(b * n / 100.0))  # noqa: E731
             lo, hi = (0 if lo is None else to_abs(lo)), (n if hi is None else to_abs(hi))
         else:
             lo, hi = (0 if lo is None else lo), (n if hi is None else hi)
