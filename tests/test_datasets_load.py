@@ -150,6 +150,16 @@ def test_hub_layout_folder_by_subset_and_split(hf, tmp_path):
         load_dataset(str(repo), "pairs")
 
 
+def test_readme_config_reader_options_match_hf(hf, tmp_path):
+    """Builder options in a README config (here a csv `sep`) apply to that subset, as in HF."""
+    repo = tmp_path / "semi"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "train.csv").write_text("a;b\nx, y;1\nz;2\n")
+    (repo / "README.md").write_text("---\nconfigs:\n  - config_name: default\n    data_files: data/*.csv\n    sep: ';'\n---\n")
+    assert same(load_dataset(str(repo)), hf(str(repo)))
+    assert load_dataset(str(repo), split="train")["a"] == ["x, y", "z"]
+
+
 def test_readme_patterns_stay_inside_the_folder(tmp_path):
     """README `configs:` patterns (untrusted, from the hub) may not reach files outside the dataset folder."""
     (tmp_path / "secret.csv").write_text("a\n1\n")

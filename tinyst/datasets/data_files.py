@@ -129,8 +129,8 @@ def _pick(names: list, name, folder: Path, defaults=()) -> str:
     return name
 
 
-def folder_splits(folder: Path, name=None, data_dir=None) -> dict:
-    """{split: [files]} for subset `name` of a dataset folder (a local or cached copy of a hub repo)."""
+def folder_splits(folder: Path, name=None, data_dir=None) -> tuple:
+    """({split: [files]}, reader options from README) for subset `name` of a dataset folder (a hub repo copy)."""
     configs = readme_configs(folder)
     if configs:
         by_name = {c.get("config_name", "default"): c for c in configs}
@@ -139,7 +139,8 @@ def folder_splits(folder: Path, name=None, data_dir=None) -> dict:
         files = cfg.get("data_files")
         if isinstance(files, list) and files and all(isinstance(f, dict) for f in files):
             files = {f.get("split", "train"): f.get("path") for f in files}
-        return infer_splits(base) if files is None else split_files(files, base, inside=folder)
+        options = {k: v for k, v in cfg.items() if k not in ("config_name", "data_files", "data_dir", "default")}
+        return (infer_splits(base) if files is None else split_files(files, base, inside=folder)), options
     base = folder / data_dir if data_dir else folder
     if not base.is_dir():
         raise FileNotFoundError(f"data_dir {data_dir!r} not found in {folder}")
@@ -147,5 +148,5 @@ def folder_splits(folder: Path, name=None, data_dir=None) -> dict:
     subsets = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")
                      and d.name not in not_subsets and _data_files_in(d))
     if name not in (None, "default") or (subsets and not _data_files_in(base, exclude=subsets)):
-        return infer_splits(base / _pick(subsets, name, folder))
-    return infer_splits(base, exclude=subsets)  # files beside the subset folders form the default subset
+        return infer_splits(base / _pick(subsets, name, folder)), {}
+    return infer_splits(base, exclude=subsets), {}  # files beside the subset folders form the default subset

@@ -23,17 +23,17 @@ BUILDERS = ("csv", "json", "parquet", "arrow")
 
 
 def _locate(spec: str, name, data_dir, data_files, revision):
-    """(builder or None, {split: [files]}) for what `path` names."""
+    """(builder or None, {split: [files]}, README reader options) for what `path` names."""
     local = Path(spec).expanduser()
     if spec in BUILDERS:
         if data_files is None and data_dir is None:
             raise ValueError(f"the {spec!r} builder needs data_files= (a path, a list, or a dict of splits) or data_dir=")
         base = Path(data_dir).expanduser() if data_dir else Path.cwd()
-        return spec, split_files(data_files, base) if data_files is not None else infer_splits(base, spec)
+        return spec, split_files(data_files, base) if data_files is not None else infer_splits(base, spec), {}
     if local.is_file():
         if format_of(local) is None:
             raise ValueError(f"cannot tell the format of {spec}: expected one of {sorted(EXTENSIONS)}")
-        return None, split_files(data_files or str(local), Path.cwd())
+        return None, split_files(data_files or str(local), Path.cwd()), {}
     if not local.is_dir():
         if not re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", spec):
             if "/" in spec or os.sep in spec or spec.startswith((".", "~")):
@@ -43,7 +43,9 @@ def _locate(spec: str, name, data_dir, data_files, revision):
         from tinyst.hub import snapshot_download  # the only network path: cache first, then HF_ENDPOINT
 
         local = snapshot_download(spec, repo_type="dataset", revision=revision)
-    return None, split_files(data_files, local) if data_files is not None else folder_splits(local, name, data_dir)
+    if data_files is not None:
+        return None, split_files(data_files, local), {}
+    return None, *folder_splits(local, name, data_dir)
 
 
 def load_dataset(path, name=None, data_dir=None, data_files=None, split=None, cache_dir=None, revision=None,
@@ -55,12 +57,12 @@ def load_dataset(path, name=None, data_dir=None, data_files=None, split=None, ca
         raise ValueError("streaming=True is not supported: tinyst memory-maps datasets instead (same flat RAM)")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or path, got {type(path).__name__}")
-    builder, files = _locate(os.fspath(path), name, data_dir, data_files, revision)
+    builder, files, readme_options = _locate(os.fspath(path), name, data_dir, data_files, revision)
     root, tables = cache_root(cache_dir), {}
 
     def table(s):  # each split is read (converted, mapped) once, and only if asked for
         if s not in tables:
-            tables[s] = read_split(s, files[s], reader_options, root, builder)
+            tables[s] = read_split(s, files[s], reader_options, root, builder, readme_options)
         return tables[s]
 
     if split is None:

@@ -118,12 +118,14 @@ def read_file(builder: str, path: Path, opts: dict, root: Path) -> pa.Table:
     return read_arrow(target)
 
 
-def read_split(name: str, files: list, opts: dict, root: Path, builder=None) -> pa.Table:
-    """All files of one split, concatenated in order (zero-copy)."""
+def read_split(name: str, files: list, opts: dict, root: Path, builder=None, config_opts=None) -> pa.Table:
+    """All files of one split, concatenated in order (zero-copy). Options: the extension's defaults (.tsv: sep),
+    then a README config's (those this builder takes), then the caller's."""
     tables = []
     for path in files:
         b, defaults = (builder, {}) if builder else format_of(path)
-        tables.append(read_file(b, path, opts if b == "arrow" else {**defaults, **opts}, root))
+        config = {k: v for k, v in (config_opts or {}).items() if k in OPTIONS[b]}
+        tables.append(read_file(b, path, {**defaults, **config, **opts}, root))
     try:
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
