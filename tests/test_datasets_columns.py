@@ -113,3 +113,14 @@ def test_column_order_warning_matches_st(caplog):
         with caplog.at_level("WARNING"):
             c.maybe_warn_about_column_order([n for n in columns if n != "dataset_name"])
         assert bool(caplog.records) is warns, columns
+
+
+def test_real_tinyst_losses():
+    """The checks read tinyst's own loss declarations: CoSENT (2 texts + float), Triplet (3 texts), Contrastive (0/1)."""
+    losses = pytest.importorskip("tinyst.losses")
+    pairs = ds(sentence1=TEXT, sentence2=TEXT, score=[0.2, 0.4, 1.0])
+    check_dataset_for_loss(pairs, losses.CoSENTLoss(None))
+    with pytest.raises(ValueError, match="TripletLoss expects 3 text column"):
+        check_dataset_for_loss(pairs.remove_columns("score"), losses.TripletLoss(None))
+    with pytest.raises(ValueError, match=r"ContrastiveLoss expects binary labels 0/1.*\[2\]"):
+        check_dataset_for_loss(ds(a=TEXT, b=TEXT, label=[0, 1, 2]), losses.ContrastiveLoss(None))
