@@ -169,9 +169,12 @@ class Dataset:
         scratch = self._scratch()
         if scratch is None or self._table.nbytes * len(idx) <= SMALL_BYTES * max(len(self), 1):
             return self._new(self._table.take(idx))
-        step = 65_536  # large selection of an on-disk table: stream it into a scratch file
-        batches = (b for i in range(0, len(idx), step) for b in self._table.take(idx[i : i + step]).to_batches())
-        return self._new(table_sink(batches, self._table.schema, scratch))
+        def chunks(step=65_536):  # a large selection of an on-disk table: stream it into a scratch file
+            for i in range(0, len(idx), step):
+                release_pages()  # random reads touch pages all over the source: drop them as we go
+                yield from self._table.take(idx[i : i + step]).to_batches()
+
+        return self._new(table_sink(chunks(), self._table.schema, scratch))
 
     def shuffle(self, seed=None, generator=None) -> "Dataset":
         """Rows in the order of `np.random.default_rng(seed).permutation(n)`, as HF (same seed, same order)."""
@@ -228,7 +231,7 @@ class Dataset:
 
     def _write_dir(self, folder: Path) -> None:
         name = "data-00000-of-00001.arrow"
-        write_arrow(self._table.to_batches(max_chunksize=ROWS_PER_BATCH), self._table.schema, folder / name, stream=True)
+        write_arrow((chunk for _, chunk in self._batches(ROWS_PER_BATCH)), self._table.schema, folder / name, stream=True)
         state = {"_data_files": [{"filename": name}], "_fingerprint": uuid.uuid4().hex[:16], "_format_columns": None,
                  "_format_kwargs": {}, "_format_type": None, "_output_all_columns": False, "_split": self.split}
         (folder / "state.json").write_text(json.dumps(state, indent=2))
