@@ -69,7 +69,7 @@ MODELS = ["l3", "bert", "mpnet"]
 
 @pytest.fixture(scope="module")
 def load(request, tmp_path_factory):
-    """name -> (ST model, tinyst model) loaded from the same folder, eval mode (no dropout), cached."""
+    """name ("l3", "bert", "mpnet:4" = 4 layers) -> (ST model, tinyst model) from one folder, eval mode, cached."""
     cache = {}
 
     def get(name):
@@ -77,7 +77,9 @@ def load(request, tmp_path_factory):
             if name == "l3":
                 path = request.getfixturevalue("l3_path")
             else:
-                path = make_tiny_model_dir(tmp_path_factory.mktemp("tiny"), name)
+                arch, _, layers = name.partition(":")
+                config = {"num_hidden_layers": int(layers)} if layers else {}
+                path = make_tiny_model_dir(tmp_path_factory.mktemp("tiny"), arch, **config)
             cache[name] = (st_mod.SentenceTransformer(str(path), device="cpu").eval(),
                            tinyst.SentenceTransformer(str(path), device="cpu").eval())
         return cache[name]
@@ -85,10 +87,10 @@ def load(request, tmp_path_factory):
     return get
 
 
-def grid(cases, quick=()):
+def grid(cases, quick=(), models=MODELS):
     """(model, case) pairs; on the real L3 model only the `quick` cases run by default, the rest are slow."""
     return [pytest.param(m, c, marks=[pytest.mark.slow] if m == "l3" and c not in quick else [], id=f"{m}-{c}")
-            for m in MODELS for c in cases]
+            for m in models for c in cases]
 
 
 def encoder_grads(st, ts):
@@ -195,6 +197,7 @@ def report_worst():
     yield
     for key, (v, g, mv, mg) in sorted(WORST.items()):
         print(f"parity {key}: end-to-end value {v:.1e} grad {g:.1e} | loss math value {mv:.1e} grad {mg:.1e}")
+    WORST.clear()
 
 
 # -- parity cases ---------------------------------------------------------------------------------

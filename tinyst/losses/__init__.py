@@ -38,6 +38,7 @@ Wrappers
 Not included: DenoisingAutoEncoderLoss (needs a transformers decoder) and the legacy
 ContrastiveTensionLoss with its data loader.
 """
+from tinyst.losses.adaptive_layer import AdaptiveLayerLoss
 from tinyst.losses.angle import AnglELoss
 from tinyst.losses.base import EmbeddingLoss
 from tinyst.losses.batch_all_triplet import BatchAllTripletLoss
