@@ -205,6 +205,16 @@ def test_round_robin_and_proportional_counts():
     assert list(prop) == list(st.ProportionalBatchSampler(ours_ds, subs, g(), seed=3)) and len(prop) == 20
 
 
+def test_multi_dataset_errors():
+    """A multi-dataset sampler needs a ConcatDataset and one sampler per dataset."""
+    _, concat, _ = three_datasets()
+    subs = [ts.DefaultBatchSampler(d, 4) for d in concat.datasets]
+    with pytest.raises(ValueError, match="3 datasets, 2 samplers"):
+        ts.ProportionalBatchSampler(concat, subs[:2])
+    with pytest.raises(TypeError, match="ConcatDataset"):
+        ts.RoundRobinBatchSampler(concat.datasets[0], subs[:1])
+
+
 def all_samplers(data, **kw):
     ds = make_ds(data)
     parts = ConcatDataset([ds, make_ds(pairs_data(64, seed=5))])
@@ -227,6 +237,8 @@ def test_deterministic_per_seed_and_epoch(name):
     assert run(a, 1) == run(a, 1) == run(b, 1)
     assert run(a, 1) != (epoch2 := run(a, 2))
     assert len(a) == len(epoch2)  # NoDuplicates: the count may change with the epoch; __len__ follows it
+    rows = [i for b in epoch2 for i in b]
+    assert len(rows) == len(set(rows))  # each row at most once per epoch
 
 
 @pytest.mark.parametrize("name", ["default", "no_duplicates", "group_by_label", "proportional", "round_robin"])

@@ -1,20 +1,22 @@
 """Batch samplers: which rows of a dataset form each batch, per epoch and per rank.
 
-Mirrors `sentence_transformers/sampler.py` (ST 3.4) with ST's class names and (v5) constructor
-signatures. With one process and the same seed, the batches are ST's own: DefaultBatchSampler,
-GroupByLabel, RoundRobin and Proportional draw the same `torch.randperm` as ST, and NoDuplicates
-runs ST 3.4's greedy policy on the same permutation. Differences, on purpose:
+Mirrors `sentence_transformers/sampler.py` (ST 3.4) with ST's class names and ST v5's constructor
+signatures and hierarchy (all subclass DefaultBatchSampler). With one process and the same seed the
+batches are ST's own: the same `torch.randperm` draws, and NoDuplicates runs ST 3.4's greedy policy.
+Differences, on purpose:
 - every pass reseeds with `seed + epoch` (ST 3.4 only reseeds when `seed` is truthy), so an epoch is
   a pure function of (seed, epoch); multi-dataset samplers forward `set_epoch` to their samplers;
-- `__len__` is exact (ST's NoDuplicates/GroupByLabel/RoundRobin lengths are estimates: DDP hangs);
-- NoDuplicates hashes every text once with pyarrow at construction, and only values that occur in
-  two or more rows are ever compared: fast on millions of rows;
+- `__len__` is exact (ST's NoDuplicates/GroupByLabel/RoundRobin lengths are estimates: DDP hangs).
+  NoDuplicates' count can change with the epoch: call `set_epoch` before `len`;
+- NoDuplicates hashes every text once with pyarrow at construction and only compares values that
+  occur in two or more rows: fast on millions of rows;
 - DDP: every rank walks the same global batch order and keeps batches `rank, rank + W, ...`, cut to
   `len(global) // W` so all ranks take the same number of steps (`batch_size` is per device).
 Resume mid-epoch: `set_epoch(e)` then `skip_batches(k)`: the next pass starts after this rank's
 first k batches (the trainer counts consumed batches itself; a DataLoader prefetches ahead).
 `__len__` always counts the full epoch.
 Not included: ST v5 callables and NO_DUPLICATES_HASHED, IterableDataset, accelerate's even_batches.
+Like ST, NoDuplicates gets slow (quadratic) when one text fills a large share of all rows.
 """
 import warnings
 from itertools import chain, cycle, islice
