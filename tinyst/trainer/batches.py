@@ -52,8 +52,11 @@ class BatchLoader:
             concat = ConcatDataset([ds for _, ds in named])
             multi = MULTI[MultiDatasetBatchSamplers(args.multi_dataset_batch_sampler)]
             self.sampler = multi(concat, per_dataset, generator=torch.Generator(), seed=seed)
+        # subtle: an own generator, or each new DataLoader iterator draws from the global RNG and
+        # shifts the dropout masks of a resumed run away from the uninterrupted one
         self.loader = DataLoader(_Fetch(named, collator), sampler=self.sampler, batch_size=None,
-                                 num_workers=args.dataloader_num_workers, collate_fn=lambda batch: batch)
+                                 num_workers=args.dataloader_num_workers, collate_fn=lambda batch: batch,
+                                 generator=torch.Generator().manual_seed(seed))
 
     def __len__(self) -> int:
         return len(self.sampler)
