@@ -103,8 +103,7 @@ class SentenceTransformerTrainer:
         if distributed.is_distributed():
             ids = [self.device.index] if self.device.type == "cuda" else None
             # subtle: the pooler (and a GIST guide) get no gradient, so DDP must look for unused parameters
-            self.wrapped = nn.parallel.DistributedDataParallel(self.router, device_ids=ids, broadcast_buffers=False,
-                                                               find_unused_parameters=True)
+            self.wrapped = nn.parallel.DistributedDataParallel(self.router, device_ids=ids, find_unused_parameters=True)
         self.state = {}
 
     # -- data ---------------------------------------------------------------------------------
@@ -237,10 +236,11 @@ class SentenceTransformerTrainer:
         if args.load_best_model_at_end and self.state["best_model_checkpoint"]:
             self._load_model_weights(self.state["best_model_checkpoint"])
         runtime = time.time() - t0
-        train_loss = float(torch.stack(step_losses).mean()) if step_losses else float("nan")
+        # every rank took the same number of steps, so the mean over ranks is the mean over all batches
+        train_loss = distributed.reduce_mean(torch.stack(step_losses).mean()).item() if step_losses else float("nan")
+        samples = len(step_losses) * args.per_device_train_batch_size * args.gradient_accumulation_steps
         metrics = {"train_runtime": round(runtime, 4), "train_steps_per_second": round(len(step_losses) / runtime, 3),
-                   "train_samples_per_second": round(len(step_losses) * args.per_device_train_batch_size *
-                                                     args.gradient_accumulation_steps / runtime, 3),
+                   "train_samples_per_second": round(samples * distributed.world_size() / runtime, 3),
                    "train_loss": train_loss, "epoch": self.state["global_step"] / steps_per_epoch}
         self.log.log(metrics, self.state["global_step"], self.state)
         self.log.callback("on_train_end", self.state)
