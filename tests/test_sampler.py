@@ -255,6 +255,17 @@ def test_ddp_shards(name, world_size):
         assert shard == full[rank:per_rank * world_size:world_size]
 
 
+def test_rank_defaults_from_tinyst_distributed(monkeypatch):
+    """Without rank/world_size arguments a sampler takes them from tinyst.distributed (the process group)."""
+    from tinyst import distributed
+    data = pairs_data(100)
+    full = run(ts.DefaultBatchSampler(make_ds(data), 8, seed=1, rank=0, world_size=1))
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    sampler = ts.DefaultBatchSampler(make_ds(data), 8, seed=1)
+    assert (sampler.rank, sampler.world_size) == (1, 2) and run(sampler) == full[1:12:2]
+
+
 @pytest.mark.parametrize("name", ["default", "no_duplicates", "group_by_label", "proportional"])
 def test_resume_mid_epoch(name):
     """skip_batches(k) after set_epoch resumes exactly where batch k left off, once; __len__ is unchanged."""

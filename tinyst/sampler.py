@@ -27,18 +27,9 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import Sampler
 
+from tinyst import distributed
+
 LABEL_COLUMNS = ["label", "score"]  # what ST's trainer passes as valid_label_columns
-
-
-def _rank_and_world_size() -> tuple[int, int]:
-    try:
-        from tinyst import distributed
-        return distributed.rank(), distributed.world_size()
-    except ImportError:  # subtle: tinyst.distributed may not exist yet; fall back to torch
-        d = torch.distributed
-        if d.is_available() and d.is_initialized():
-            return d.get_rank(), d.get_world_size()
-        return 0, 1
 
 
 def _n_batches(n_rows: int, batch_size: int, drop_last: bool) -> int:
@@ -70,9 +61,8 @@ class DefaultBatchSampler(Sampler):
             raise _too_small(len(dataset), batch_size, "rows")
         self.dataset, self.batch_size, self.drop_last = dataset, batch_size, bool(drop_last)
         self.generator, self.seed, self.epoch, self._skip = generator, int(seed or 0), 0, 0
-        default_rank, default_world_size = _rank_and_world_size()
-        self.rank = default_rank if rank is None else rank
-        self.world_size = default_world_size if world_size is None else world_size
+        self.rank = distributed.rank() if rank is None else rank
+        self.world_size = distributed.world_size() if world_size is None else world_size
         if not (isinstance(self.world_size, int) and self.world_size >= 1 and 0 <= self.rank < self.world_size):
             raise ValueError(f"need 0 <= rank < world_size, got rank={self.rank}, world_size={self.world_size}")
 
