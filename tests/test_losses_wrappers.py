@@ -3,6 +3,7 @@
 Both libraries draw the sampled layers / dims with Python's `random`; the harness replays the same
 random state for each, so they train the same layers and sizes.
 """
+import copy
 import random
 
 import pytest
@@ -58,3 +59,53 @@ def test_adaptive_layer_refuses_bad_inner_losses(load):
     with pytest.raises(ValueError, match="CoSENTLoss expects 2 text column"):
         loss([ts.tokenize(["a"])], torch.tensor([1.0]))
     assert (loss.n_inputs, loss.label) == ((2, 2), "float")
+
+
+def dims(m):
+    """Three Matryoshka sizes for the model at hand (384 -> 384, 192, 96; tiny 32 -> 32, 16, 8)."""
+    d = m.get_sentence_embedding_dimension()
+    return [d // 4, d, d // 2]  # unsorted on purpose: both libraries sort them
+
+
+MORE_WRAPPED = {
+    "Matryoshka2d-CoSENT": lambda L, U, m: L.Matryoshka2dLoss(m, L.CoSENTLoss(m), dims(m)),
+    "Matryoshka2d-CoSENT-all": lambda L, U, m: L.Matryoshka2dLoss(
+        m, L.CoSENTLoss(m), dims(m), matryoshka_weights=[0.5, 1.0, 2.0], n_layers_per_step=-1, n_dims_per_step=-1),
+    "AdaptiveLayer-MNRL": lambda L, U, m: L.AdaptiveLayerLoss(m, L.MultipleNegativesRankingLoss(m)),
+    # the guide must be another model object: ST's patched forwards would catch a guide that is the model itself
+    "AdaptiveLayer-GIST": lambda L, U, m: L.AdaptiveLayerLoss(m, L.GISTEmbedLoss(m, copy.deepcopy(m)),
+                                                              n_layers_per_step=2),
+    # (n_dims_per_step >= 2 crashes in ST 3.4.1 when random.sample yields a small size first)
+    "Matryoshka2d-MNRL": lambda L, U, m: L.Matryoshka2dLoss(m, L.MultipleNegativesRankingLoss(m), dims(m)),
+}
+
+
+@pytest.mark.parametrize("model,case", grid(MORE_WRAPPED, ["Matryoshka2d-CoSENT-all", "AdaptiveLayer-GIST"], DEEP))
+def test_matryoshka_2d_and_in_batch_inner_losses_match_st(load, data_dir, model, case):
+    """Matryoshka2d (sampled layers and sizes) and AdaptiveLayer around in-batch losses: as ST."""
+    s1, s2, score = stsb(data_dir)
+    random.seed(3)
+    labels = score if "CoSENT" in case else None
+    run_parity(load(model), MORE_WRAPPED[case], [s1, s2], labels, case, math_check=False)
+
+
+def test_matryoshka_2d_config_matches_st(load):
+    """Matryoshka2dLoss.get_config_dict() merges both parts' configs, as ST."""
+    import sentence_transformers.losses as SL
+
+    st, ts = load("bert")
+    want = SL.Matryoshka2dLoss(st, SL.CoSENTLoss(st), [32, 8, 16]).get_config_dict()
+    assert TL.Matryoshka2dLoss(ts, TL.CoSENTLoss(ts), [32, 8, 16]).get_config_dict() == want
+    want = SL.AdaptiveLayerLoss(st, SL.CoSENTLoss(st), kl_temperature=2.0).get_config_dict()
+    assert TL.AdaptiveLayerLoss(ts, TL.CoSENTLoss(ts), kl_temperature=2.0).get_config_dict() == want
+
+
+def test_adaptive_layer_warns_or_refuses_special_inner_losses(load):
+    """Cached inner losses warn (no memory savings), two-encoder / self-backward losses are refused."""
+    ts = load("bert")[1]
+    with pytest.warns(UserWarning, match="without the cache's memory savings"):
+        TL.AdaptiveLayerLoss(ts, TL.CachedMultipleNegativesRankingLoss(ts))
+    with pytest.raises(ValueError, match="cannot wrap ContrastiveTensionLossInBatchNegatives"):
+        TL.AdaptiveLayerLoss(ts, TL.ContrastiveTensionLossInBatchNegatives(ts))
+    with pytest.raises(ValueError, match="cannot wrap MegaBatchMarginLoss"):
+        TL.AdaptiveLayerLoss(ts, TL.MegaBatchMarginLoss(ts))

@@ -45,12 +45,22 @@ from tinyst.losses.batch_all_triplet import BatchAllTripletLoss
 from tinyst.losses.batch_hard_soft_margin_triplet import BatchHardSoftMarginTripletLoss
 from tinyst.losses.batch_hard_triplet import BatchHardTripletLoss, BatchHardTripletLossDistanceFunction
 from tinyst.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
+from tinyst.losses.cached_gist_embed import CachedGISTEmbedLoss
+from tinyst.losses.cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
+from tinyst.losses.cached_multiple_negatives_symmetric_ranking import CachedMultipleNegativesSymmetricRankingLoss
 from tinyst.losses.contrastive import ContrastiveLoss, SiameseDistanceMetric
+from tinyst.losses.contrastive_tension import ContrastiveTensionLossInBatchNegatives
 from tinyst.losses.cosent import CoSENTLoss
 from tinyst.losses.cosine_similarity import CosineSimilarityLoss
 from tinyst.losses.distill_kl_div import DistillKLDivLoss
+from tinyst.losses.gist_embed import GISTEmbedLoss
 from tinyst.losses.margin_mse import MarginMSELoss
+from tinyst.losses.matryoshka import MatryoshkaLoss
+from tinyst.losses.matryoshka_2d import Matryoshka2dLoss
+from tinyst.losses.mega_batch_margin import MegaBatchMarginLoss
 from tinyst.losses.mse import MSELoss
+from tinyst.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+from tinyst.losses.multiple_negatives_symmetric_ranking import MultipleNegativesSymmetricRankingLoss
 from tinyst.losses.online_contrastive import OnlineContrastiveLoss
 from tinyst.losses.softmax import SoftmaxLoss
 from tinyst.losses.triplet import TripletDistanceMetric, TripletLoss

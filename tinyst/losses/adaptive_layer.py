@@ -30,6 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from tinyst.losses.base import EmbeddingLoss
+from tinyst.losses.cached import CachedLossMixin
+from tinyst.losses.contrastive_tension import ContrastiveTensionLossInBatchNegatives
+from tinyst.losses.matryoshka import MatryoshkaLoss
 
 OUTPUT_KEYS = ("token_embeddings", "sentence_embedding", "all_layer_embeddings")
 
@@ -47,12 +50,13 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         name = type(loss).__name__
         if not isinstance(loss, EmbeddingLoss) or type(loss).compute_loss_from_embeddings is EmbeddingLoss.compute_loss_from_embeddings:
             raise TypeError(f"AdaptiveLayerLoss expects a tinyst loss that computes from embeddings, got {name}")
-        if name == "ContrastiveTensionLossInBatchNegatives" or getattr(loss, "use_mini_batched_version", False):
-            raise ValueError(f"AdaptiveLayerLoss cannot wrap {name}: it embeds with a second encoder or calls "
-                             "backward itself")
-        if any(c.__name__ == "CachedLossMixin" for c in type(loss).__mro__):
-            warnings.warn(f"AdaptiveLayerLoss runs {name} on full-batch embeddings: the value is right, but "
-                          "without the cache's memory savings", stacklevel=2)
+        inner = loss.loss if isinstance(loss, MatryoshkaLoss) else loss
+        if isinstance(inner, ContrastiveTensionLossInBatchNegatives) or getattr(inner, "use_mini_batched_version", False):
+            raise ValueError(f"AdaptiveLayerLoss cannot wrap {type(inner).__name__}: it embeds with a second encoder "
+                             "or calls backward itself (use MegaBatchMarginLoss(use_mini_batched_version=False))")
+        if isinstance(inner, CachedLossMixin):
+            warnings.warn(f"AdaptiveLayerLoss runs {type(inner).__name__} on full-batch embeddings: the value is "
+                          "right, but without the cache's memory savings", stacklevel=2)
         if not isinstance(n_layers_per_step, int):
             raise ValueError(f"AdaptiveLayerLoss expects n_layers_per_step as an int (<= 0: all), got {n_layers_per_step!r}")
         if not hasattr(self.encoder_modules()[0], "output_hidden_states"):
