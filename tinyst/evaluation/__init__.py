@@ -18,18 +18,8 @@ from tinyst.evaluation.translation_mse import MSEEvaluator, MSEEvaluatorFromData
 from tinyst.evaluation.triplet import TripletEvaluator
 
 __all__ = [
-    "SentenceEvaluator",
-    "SimilarityFunction",
-    "SequentialEvaluator",
-    "EmbeddingSimilarityEvaluator",
-    "BinaryClassificationEvaluator",
-    "TripletEvaluator",
-    "InformationRetrievalEvaluator",
-    "RerankingEvaluator",
-    "ParaphraseMiningEvaluator",
-    "TranslationEvaluator",
-    "MSEEvaluator",
-    "MSEEvaluatorFromDataFrame",
-    "LabelAccuracyEvaluator",
-    "NanoBEIREvaluator",
+    "SentenceEvaluator", "SimilarityFunction", "SequentialEvaluator", "EmbeddingSimilarityEvaluator",
+    "BinaryClassificationEvaluator", "TripletEvaluator", "InformationRetrievalEvaluator", "RerankingEvaluator",
+    "ParaphraseMiningEvaluator", "TranslationEvaluator", "MSEEvaluator", "MSEEvaluatorFromDataFrame",
+    "LabelAccuracyEvaluator", "NanoBEIREvaluator",
 ]

@@ -9,12 +9,9 @@ Not included: logging of results (tinyst does not print), model-card rendering.
 import csv
 import io
 import os
-import tempfile
-from contextlib import contextmanager
 from enum import Enum
 
 import numpy as np
-import torch
 
 from tinyst import util
 
@@ -37,13 +34,11 @@ class SimilarityFunction(Enum):
         return [m.value for m in SimilarityFunction]
 
     @staticmethod
-    def to_similarity_fn(fn):
-        """(N, D) x (M, D) -> (N, M) similarity function for a name or member."""
+    def to_similarity_fn(fn):  # (N, D) x (M, D) -> (N, M)
         return util.SIMILARITY_FNS[util.check_similarity_fn_name(fn)]
 
     @staticmethod
-    def to_similarity_pairwise_fn(fn):
-        """(N, D) x (N, D) -> (N,) similarity function for a name or member."""
+    def to_similarity_pairwise_fn(fn):  # (N, D) x (N, D) -> (N,)
         return util.PAIRWISE_FNS[util.check_similarity_fn_name(fn)]
 
 
@@ -57,14 +52,25 @@ def check_fn_names(names) -> list[str]:
 
 
 def pairwise_scores(fn_name: str, a, b) -> np.ndarray:
-    """Row-by-row similarity of two (N, D) embedding arrays, computed in float64 -> (N,)."""
-    a = torch.as_tensor(np.asarray(a, dtype=np.float64))
-    b = torch.as_tensor(np.asarray(b, dtype=np.float64))
-    return util.PAIRWISE_FNS[fn_name](a, b).numpy()
+    """Row-by-row similarity of two (N, D) embedding arrays -> (N,); larger = closer. Computed
+    like ST's scikit-learn calls: float32 stays float32, anything else (quantized) becomes float64,
+    and cosine is 1 - |a/|a| - b/|b||^2 / 2. subtle: the same operations in the same dtype make
+    near-equal scores tie (or not) exactly as in ST, which matters for ranks and threshold sweeps."""
+    dtype = np.float32 if np.asarray(a).dtype == np.float32 and np.asarray(b).dtype == np.float32 else np.float64
+    a, b = np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)
+    sq = lambda x: np.einsum("ij,ij->i", x, x)  # noqa: E731  (N,) squared row norms
+    if fn_name == "cosine":
+        unit = lambda x: x / np.where(sq(x) == 0, 1, np.sqrt(sq(x)))[:, None]  # noqa: E731
+        return 1 - 0.5 * sq(unit(a) - unit(b))
+    if fn_name == "dot":
+        return (a * b).sum(axis=1)
+    if fn_name == "euclidean":
+        return -np.sqrt(sq(a - b))
+    return -np.abs(a - b).sum(axis=1)  # manhattan
 
 
 def check_texts(**named) -> int:
-    """Raise unless every named argument is a non-empty list of texts of one length."""
+    """Raise unless every named argument is a non-empty list of texts, all of one length."""
     for name, texts in named.items():
         if isinstance(texts, str) or not hasattr(texts, "__len__"):
             raise TypeError(f"{name} must be a list of texts, got {type(texts).__name__}")
@@ -76,51 +82,39 @@ def check_texts(**named) -> int:
     return next(iter(lengths.values()))
 
 
-@contextmanager
-def truncated(model, truncate_dim):
-    """Temporarily set `model.truncate_dim` (ST's `truncate_sentence_embeddings`); None: no change."""
-    if truncate_dim is None:
-        yield
-        return
-    old = model.truncate_dim
-    model.truncate_dim = truncate_dim
-    try:
-        yield
-    finally:
-        model.truncate_dim = old
-
-
 def embed(model, texts, truncate_dim=None, **encode_kwargs):
-    """model.encode(list(texts), **encode_kwargs) under an optional truncation."""
-    with truncated(model, truncate_dim):
+    """model.encode(list(texts), **encode_kwargs), with `model.truncate_dim` set to `truncate_dim`
+    for the call when given (what ST's `truncate_sentence_embeddings` context manager does)."""
+    old = getattr(model, "truncate_dim", None)
+    if truncate_dim is not None:
+        model.truncate_dim = truncate_dim
+    try:
         return model.encode(list(texts), **encode_kwargs)
+    finally:
+        if truncate_dim is not None:
+            model.truncate_dim = old
+
+
+def csv_name(stem: str, name: str, suffix: str = "_results.csv") -> str:
+    return stem + (f"_{name}" if name else "") + suffix
 
 
 def append_csv(output_path: str, csv_file: str, header: list, row: list, newline: str = "\r\n") -> None:
-    """Append `row` to output_path/csv_file, writing `header` first when the file is new.
-    ST writes with csv.writer (CRLF) for most evaluators and with plain "\\n" joins for IR;
-    `newline` keeps each file byte-compatible. The file is rebuilt under a temp name and swapped in
-    with os.replace, so a crash never leaves a half-written row."""
+    """Append `row` to output_path/csv_file, writing `header` first when the file is new. ST writes
+    most CSVs with csv.writer (CRLF line ends) and IR ones by joining with "," and "\n": `newline`
+    keeps each byte-compatible. The file is rebuilt under a temp name and swapped in with os.replace,
+    so a crash never leaves a half-written row."""
     os.makedirs(output_path, exist_ok=True)
     path = os.path.join(output_path, csv_file)
-    old = b""
-    if os.path.isfile(path):
-        with open(path, "rb") as f:
-            old = f.read()
+    old = open(path, newline="", encoding="utf-8").read() if os.path.isfile(path) else ""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator=newline)
     if not old:
         writer.writerow(header)
     writer.writerow([float(v) if isinstance(v, np.floating) else v for v in row])
-    fd, tmp = tempfile.mkstemp(dir=output_path, prefix=f".{csv_file}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(old + buf.getvalue().encode("utf-8"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with open(path + ".tmp", "w", newline="", encoding="utf-8") as f:
+        f.write(old + buf.getvalue())
+    os.replace(path + ".tmp", path)
 
 
 class SentenceEvaluator:
@@ -141,6 +135,15 @@ class SentenceEvaluator:
         metrics = {f"{name}_{k}": float(v) for k, v in metrics.items()}
         if self.primary_metric is not None and not self.primary_metric.startswith(name + "_"):
             self.primary_metric = f"{name}_{self.primary_metric}"
+        return metrics
+
+    def finish(self, model, metrics: dict, output_path, epoch, steps, csv_row=None, newline="\r\n") -> dict:
+        """The common tail of __call__: append `csv_row` (after epoch, steps) to the CSV when
+        output_path is set and write_csv is on, prefix the keys with self.name, store in the card."""
+        if output_path is not None and self.write_csv and csv_row is not None:
+            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps, *csv_row], newline)
+        metrics = self.prefix_name_to_metrics(metrics, self.name)
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
 
     def store_metrics_in_model_card_data(self, model, metrics: dict, epoch: int = 0, step: int = 0) -> None:

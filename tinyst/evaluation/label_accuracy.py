@@ -9,7 +9,7 @@ Not included: `model.smart_batching_collate` (the collate function lives here).
 """
 import torch
 
-from tinyst.evaluation.base import SentenceEvaluator, append_csv
+from tinyst.evaluation.base import SentenceEvaluator, csv_name
 
 
 def _text_label(example):
@@ -26,7 +26,7 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
         if softmax_model is None:
             raise ValueError("LabelAccuracyEvaluator needs softmax_model (a SoftmaxLoss returning logits)")
         self.dataloader, self.name, self.softmax_model, self.write_csv = dataloader, name, softmax_model, write_csv
-        self.csv_file = "accuracy_evaluation" + (f"_{name}" if name else "") + "_results.csv"
+        self.csv_file = csv_name("accuracy_evaluation", name)
         self.csv_headers = ["epoch", "steps", "accuracy"]
         self.primary_metric = "accuracy"
 
@@ -50,9 +50,4 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
             total += logits.shape[0]
         if total == 0:
             raise ValueError("the dataloader yielded no examples")
-        accuracy = correct / total
-        if output_path is not None and self.write_csv:
-            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps, accuracy])
-        metrics = self.prefix_name_to_metrics({"accuracy": accuracy}, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        return self.finish(model, {"accuracy": correct / total}, output_path, epoch, steps, [correct / total])

@@ -3,8 +3,8 @@
 Mirrors what sentence-transformers 3.4 gets from `scipy.stats.pearsonr/spearmanr`,
 `sklearn.metrics.average_precision_score/matthews_corrcoef/ndcg_score`, the threshold sweeps of
 `BinaryClassificationEvaluator` and the ranking metrics of `InformationRetrievalEvaluator`.
-Ranking metrics take a (Q, K) boolean `hits` matrix: hits[q, r] is True when the document that
-query q ranked at position r is relevant; `n_relevant` (Q,) counts each query's relevant documents.
+Ranking metrics take a (Q, K) boolean `hits` matrix (hits[q, r]: the document query q ranked at
+position r is relevant) and `n_relevant` (Q,), the number of relevant documents of each query.
 Not included: p-values, multi-class MCC, sample weights.
 """
 import warnings
@@ -12,36 +12,34 @@ import warnings
 import numpy as np
 
 
-def as_vector(name: str, x, allow_empty: bool = False) -> np.ndarray:
-    """`x` as a 1-D float64 array; bad input raises a ValueError naming `name`."""
+def as_vector(name: str, x) -> np.ndarray:
+    """`x` as a non-empty, finite, 1-D float64 array; anything else raises a ValueError naming `name`."""
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{name} must be a list of numbers: {e}") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.size == 0 and not allow_empty:
+    if arr.size == 0:
         raise ValueError(f"{name} is empty")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values (at index {int(np.argmin(np.isfinite(arr)))})")
+        raise ValueError(f"{name} contains NaN or infinite values (first at index {int(np.argmin(np.isfinite(arr)))})")
     return arr
 
 
-def check_same_length(**named) -> int:
-    """Raise unless all the named sequences have one length; returns it."""
-    lengths = {name: len(v) for name, v in named.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"lengths differ: {', '.join(f'{k}={v}' for k, v in lengths.items())}")
-    return next(iter(lengths.values()))
-
-
 def as_binary(name: str, labels) -> np.ndarray:
-    """0/1 labels as an int array; anything else raises."""
     arr = as_vector(name, labels)
     bad = arr[(arr != 0) & (arr != 1)]
     if bad.size:
         raise ValueError(f"{name} must be 0 or 1, got {bad[0]:g}")
     return arr.astype(np.int64)
+
+
+def check_same_length(**named) -> int:
+    lengths = {name: len(v) for name, v in named.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"lengths differ: {', '.join(f'{k}={v}' for k, v in lengths.items())}")
+    return next(iter(lengths.values()))
 
 
 def _pair(x, y, names=("x", "y")):
@@ -54,32 +52,25 @@ def _pair(x, y, names=("x", "y")):
 
 
 def pearson(x, y) -> float:
-    """Pearson correlation; NaN (with a warning) when either input is constant, like scipy."""
+    """Pearson correlation; NaN (with a warning) when an input is constant, like scipy."""
     x, y = _pair(x, y)
-    if x.size < 2:
-        raise ValueError("correlation needs at least 2 values")
     xm, ym = x - x.mean(), y - y.mean()  # (N,)
-    # subtle: scale by the max first, as scipy does, so huge or tiny values do not overflow
-    xs, ys = np.abs(xm).max(), np.abs(ym).max()
-    if xs == 0 or ys == 0:
-        warnings.warn("an input is constant, so the correlation is undefined (NaN)", RuntimeWarning, stacklevel=2)
+    if x.size < 2 or not xm.any() or not ym.any():
+        warnings.warn("an input is constant (or too short), so the correlation is NaN", RuntimeWarning, stacklevel=2)
         return float("nan")
-    xm, ym = xm / xs, ym / ys
-    r = float(np.dot(xm, ym) / (np.linalg.norm(xm) * np.linalg.norm(ym)))
-    return max(-1.0, min(1.0, r))
+    xm, ym = xm / np.abs(xm).max(), ym / np.abs(ym).max()  # rescale first (as scipy) against overflow
+    return float(np.clip(xm @ ym / (np.linalg.norm(xm) * np.linalg.norm(ym)), -1.0, 1.0))
 
 
 def rankdata(x) -> np.ndarray:
-    """1-based ranks; tied values all get the mean of the ranks they span (scipy 'average')."""
-    x = as_vector("x", x, allow_empty=True)
+    """1-based ranks; tied values all get the mean of the ranks they span (scipy's 'average')."""
+    x = np.asarray(x, dtype=np.float64)
     order = np.argsort(x, kind="stable")
-    xs = x[order]
-    starts = np.r_[True, xs[1:] != xs[:-1]]  # first position of each run of equal values
-    group = np.cumsum(starts) - 1  # (N,) run index of each sorted position
+    starts = np.r_[True, x[order][1:] != x[order][:-1]]  # (N,) first sorted position of each tie run
     first = np.flatnonzero(starts)
     last = np.r_[first[1:], x.size] - 1
     ranks = np.empty(x.size)
-    ranks[order] = ((first + last) / 2 + 1)[group]  # mean of 1-based positions first..last
+    ranks[order] = ((first + last) / 2 + 1)[np.cumsum(starts) - 1]  # mean of the run's 1-based positions
     return ranks
 
 
@@ -93,7 +84,7 @@ def spearman(x, y) -> float:
 
 
 def average_precision(labels, scores) -> float:
-    """Area under the step-wise precision-recall curve: sum over distinct thresholds of
+    """Step-wise area under the precision-recall curve: sum over distinct thresholds of
     (R_n - R_{n-1}) * P_n. Tied scores form one threshold (scikit-learn's definition)."""
     y, s = _pair(labels, scores, ("labels", "scores"))
     y = as_binary("labels", y)
@@ -102,72 +93,59 @@ def average_precision(labels, scores) -> float:
     order = np.argsort(-s, kind="stable")
     y, s = y[order], s[order]
     ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]  # last index of each tie group
-    tp = np.cumsum(y)[ends]  # true positives above each threshold
-    precision = tp / (ends + 1)
-    recall = tp / tp[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    tp = np.cumsum(y)[ends]  # true positives at each threshold
+    return float(np.sum(np.diff(np.r_[0.0, tp / tp[-1]]) * tp / (ends + 1)))
 
 
 def matthews_corrcoef(labels, predictions) -> float:
     """MCC of binary predictions; 0.0 when a confusion-matrix margin is empty (as scikit-learn)."""
     y, p = _pair(labels, predictions, ("labels", "predictions"))
     y, p = as_binary("labels", y), as_binary("predictions", p)
-    tp, tn = float(np.sum((y == 1) & (p == 1))), float(np.sum((y == 0) & (p == 0)))
-    fp, fn = float(np.sum((y == 0) & (p == 1))), float(np.sum((y == 1) & (p == 0)))
+    tp, tn, fp, fn = (float(np.sum((y == a) & (p == b))) for a, b in ((1, 1), (0, 0), (0, 1), (1, 0)))
     denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     return 0.0 if denom == 0 else float((tp * tn - fp * fn) / denom)
 
 
-def _sweep_order(scores, labels, greater_is_better):
+def _sweep(scores, labels, greater_is_better):
     s, y = _pair(scores, labels, ("scores", "labels"))
-    y = as_binary("labels", y)
-    # stable sort: equal scores keep input order, as Python's sorted() does in ST
-    order = np.argsort(-s if greater_is_better else s, kind="stable")
-    return s[order], y[order]
+    order = np.argsort(-s if greater_is_better else s, kind="stable")  # ties keep input order, as ST's sorted()
+    return s[order], as_binary("labels", y)[order]
 
 
 def best_accuracy_threshold(scores, labels, greater_is_better: bool = True) -> tuple[float, float]:
-    """Best accuracy of "the top i+1 rows are positive" over i = 0..N-2, and the midpoint
-    threshold between rows i and i+1 (the first i reaching the maximum)."""
-    s, y = _sweep_order(scores, labels, greater_is_better)
-    n = y.size
-    if n < 2:
+    """Best accuracy of "the first i+1 rows (best scores first) are positive" over i = 0..N-2,
+    and the midpoint threshold between rows i and i+1 (the first i reaching the maximum)."""
+    s, y = _sweep(scores, labels, greater_is_better)
+    if y.size < 2:
         return 0.0, -1.0
-    pos_above = np.cumsum(y)[:-1]  # (N-1,) positives predicted positive
-    neg_below = (n - y.sum()) - np.cumsum(1 - y)[:-1]  # negatives predicted negative
-    acc = (pos_above + neg_below) / n
+    acc = (np.cumsum(y)[:-1] + (y.size - y.sum()) - np.cumsum(1 - y)[:-1]) / y.size  # (N-1,)
     i = int(np.argmax(acc))
     return (float(acc[i]), float((s[i] + s[i + 1]) / 2)) if acc[i] > 0 else (0.0, -1.0)
 
 
 def best_f1_threshold(scores, labels, greater_is_better: bool = True) -> tuple[float, float, float, float]:
-    """Best F1 (and its precision, recall and midpoint threshold) over the same sweep."""
-    s, y = _sweep_order(scores, labels, greater_is_better)
-    n_pos = y.sum()
-    if y.size < 2 or n_pos == 0:
+    """Best (F1, precision, recall, midpoint threshold) over the same sweep."""
+    s, y = _sweep(scores, labels, greater_is_better)
+    if y.size < 2 or y.sum() == 0:
         return 0.0, 0.0, 0.0, 0.0
-    extracted = np.arange(1, y.size)  # (N-1,)
-    correct = np.cumsum(y)[:-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p, r = correct / extracted, correct / n_pos
-        # subtle: same operation order as ST, so equal F1 values compare equal bit-for-bit
-        f1 = np.where(correct > 0, 2 * p * r / (p + r), 0.0)
+    correct = np.cumsum(y)[:-1]  # (N-1,)
+    p, r = correct / np.arange(1, y.size), correct / y.sum()
+    with np.errstate(invalid="ignore"):
+        f1 = np.where(correct > 0, 2 * p * r / (p + r), 0.0)  # subtle: ST's operation order, so ties match bitwise
     i = int(np.argmax(f1))
-    if f1[i] <= 0:
-        return 0.0, 0.0, 0.0, 0.0
-    return float(f1[i]), float(p[i]), float(r[i]), float((s[i] + s[i + 1]) / 2)
+    return (float(f1[i]), float(p[i]), float(r[i]), float((s[i] + s[i + 1]) / 2)) if f1[i] > 0 else (0.0,) * 4
 
 
 # ---- ranking ----------------------------------------------------------------------------------
 
 
 def _discounts(n: int) -> np.ndarray:
-    return 1.0 / np.log2(np.arange(n) + 2.0)  # position r (0-based) is worth 1/log2(r+2)
+    return 1.0 / np.log2(np.arange(n) + 2.0)  # (n,) rank r (0-based) is worth 1/log2(r+2)
 
 
 def ndcg_score(relevance, scores, k: int | None = None) -> float:
-    """Graded NDCG@k of one ranking, ties in `scores` averaged (scikit-learn's `ndcg_score`):
-    a group of tied documents shares the mean gain over the positions it occupies."""
+    """Graded NDCG@k of one ranking with ties in `scores` averaged (scikit-learn's `ndcg_score`):
+    tied documents share the mean gain over the positions they occupy."""
     g, s = _pair(relevance, scores, ("relevance", "scores"))
     if g.size < 2:
         raise ValueError("NDCG needs at least 2 documents")
@@ -175,13 +153,10 @@ def ndcg_score(relevance, scores, k: int | None = None) -> float:
     if k is not None:
         disc[k:] = 0.0
     order = np.argsort(-s, kind="stable")
-    g_sorted, s_sorted = g[order], s[order]
-    starts = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
-    group = np.cumsum(starts) - 1  # (N,) tie group of each ranked position
-    mean_gain = np.bincount(group, weights=g_sorted) / np.bincount(group)
-    dcg = float(np.sum(mean_gain[group] * disc))
+    group = np.cumsum(np.r_[True, s[order][1:] != s[order][:-1]]) - 1  # (N,) tie group of each position
+    mean_gain = np.bincount(group, weights=g[order]) / np.bincount(group)
     ideal = float(np.sum(np.sort(g)[::-1] * disc))
-    return 0.0 if ideal == 0 else dcg / ideal
+    return 0.0 if ideal == 0 else float(np.sum(mean_gain[group] * disc)) / ideal
 
 
 def _hits(hits, n_relevant=None):
@@ -198,15 +173,13 @@ def _hits(hits, n_relevant=None):
 
 
 def accuracy_at_k(hits, k: int) -> float:
-    """Share of queries with at least one relevant document in the top k."""
-    hits, _ = _hits(hits)
-    return float(hits[:, :k].any(axis=1).mean())
+    """Share of queries with a relevant document in the top k."""
+    return float(_hits(hits)[0][:, :k].any(axis=1).mean())
 
 
 def precision_at_k(hits, k: int) -> float:
-    """Mean of (relevant in top k) / k; a short result list still divides by k."""
-    hits, _ = _hits(hits)
-    return float((hits[:, :k].sum(axis=1) / k).mean())
+    """Mean of (relevant in top k) / k; a shorter result list still divides by k."""
+    return float((_hits(hits)[0][:, :k].sum(axis=1) / k).mean())
 
 
 def recall_at_k(hits, n_relevant, k: int) -> float:
@@ -217,23 +190,20 @@ def recall_at_k(hits, n_relevant, k: int) -> float:
 
 def mrr_at_k(hits, k: int) -> float:
     """Mean reciprocal rank of the first relevant document in the top k (0 when none)."""
-    hits, _ = _hits(hits)
-    top = hits[:, :k]
-    first = np.argmax(top, axis=1)  # (Q,) index of the first hit (0 when none: masked below)
-    return float(np.where(top.any(axis=1), 1.0 / (first + 1), 0.0).mean())
+    top = _hits(hits)[0][:, :k]
+    return float(np.where(top.any(axis=1), 1.0 / (np.argmax(top, axis=1) + 1), 0.0).mean())
 
 
 def ndcg_at_k(hits, n_relevant, k: int) -> float:
     """Binary-gain NDCG@k: DCG of the hits over the DCG of min(n_relevant, k) leading hits."""
     hits, n = _hits(hits, n_relevant)
     top = hits[:, :k]
-    dcg = (top * _discounts(top.shape[1])).sum(axis=1)  # (Q,)
     ideal = np.cumsum(_discounts(k))[np.minimum(n, k).astype(int) - 1]  # (Q,)
-    return float((dcg / ideal).mean())
+    return float(((top * _discounts(top.shape[1])).sum(axis=1) / ideal).mean())
 
 
 def map_at_k(hits, n_relevant, k: int) -> float:
-    """Mean over queries of sum_{hit ranks r <= k}(hits so far / r) / min(k, n_relevant)."""
+    """Mean over queries of sum_{hit ranks r <= k} (hits so far / r) / min(k, n_relevant)."""
     hits, n = _hits(hits, n_relevant)
     top = hits[:, :k]
     prec = np.cumsum(top, axis=1) / np.arange(1, top.shape[1] + 1)  # (Q, k) precision at each rank

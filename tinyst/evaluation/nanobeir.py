@@ -3,20 +3,20 @@
 
 Mirrors `sentence_transformers/evaluation/NanoBEIREvaluator.py` v3.4: datasets
 `zeta-alpha-ai/Nano{Name}` with subsets corpus/queries/qrels (split "train"), read through
-`tinyst.load_dataset` (its cache, a hub-layout folder, or a download); one
-InformationRetrievalEvaluator per dataset named `Nano{Name}[_{dim}]`; aggregate keys
+`tinyst.load_dataset` (its cache, a hub-layout folder, or a download) when the evaluator is built;
+one InformationRetrievalEvaluator per dataset named `Nano{Name}[_{dim}]`; aggregate keys
 `NanoBEIR_{aggregate_key}[_{dim}]_{fn}_{metric}`; CSV `NanoBEIR_evaluation_{aggregate_key}_results.csv`.
-Not included: `write_predictions`. Divergence: documents with empty text are dropped (as in ST) and so
-are qrels naming them (ST keeps those, which counts unretrievable documents against recall).
+Not included: `write_predictions`. Divergence: documents with empty text are dropped (as in ST) and
+so are qrels naming them (ST keeps those, counting unretrievable documents against recall).
 """
 import warnings
 
 import numpy as np
 
-from tinyst.evaluation.base import SentenceEvaluator, append_csv
+from tinyst.evaluation.base import SentenceEvaluator
 from tinyst.evaluation.information_retrieval import InformationRetrievalEvaluator
 
-DATASETS = {  # short name -> human-readable suffix of the hub id "zeta-alpha-ai/Nano{suffix}"
+DATASETS = {  # short name -> the hub id is "zeta-alpha-ai/Nano{value}"
     "climatefever": "ClimateFEVER", "dbpedia": "DBPedia", "fever": "FEVER", "fiqa2018": "FiQA2018",
     "hotpotqa": "HotpotQA", "msmarco": "MSMARCO", "nfcorpus": "NFCorpus", "nq": "NQ",
     "quoraretrieval": "QuoraRetrieval", "scidocs": "SCIDOCS", "arguana": "ArguAna", "scifact": "SciFact",
@@ -25,25 +25,17 @@ DATASETS = {  # short name -> human-readable suffix of the hub id "zeta-alpha-ai
 
 
 class NanoBEIREvaluator(SentenceEvaluator):
-    def __init__(
-        self,
-        dataset_names: list[str] | None = None,
-        mrr_at_k: list[int] = [10],
-        ndcg_at_k: list[int] = [10],
-        accuracy_at_k: list[int] = [1, 3, 5, 10],
-        precision_recall_at_k: list[int] = [1, 3, 5, 10],
-        map_at_k: list[int] = [100],
-        show_progress_bar: bool = False,
-        batch_size: int = 32,
-        write_csv: bool = True,
-        truncate_dim: int | None = None,
-        score_functions: dict | None = None,
-        main_score_function=None,
-        aggregate_fn=np.mean,
-        aggregate_key: str = "mean",
-        query_prompts: str | dict[str, str] | None = None,
-        corpus_prompts: str | dict[str, str] | None = None,
-    ):
+    # the aggregate CSV has the per-dataset IR columns
+    _columns, _append_csv_headers, _csv_row, _primary = (
+        InformationRetrievalEvaluator._columns, InformationRetrievalEvaluator._append_csv_headers,
+        InformationRetrievalEvaluator._csv_row, InformationRetrievalEvaluator._primary)
+
+    def __init__(self, dataset_names: list[str] | None = None, mrr_at_k: list[int] = [10], ndcg_at_k: list[int] = [10],
+                 accuracy_at_k: list[int] = [1, 3, 5, 10], precision_recall_at_k: list[int] = [1, 3, 5, 10],
+                 map_at_k: list[int] = [100], show_progress_bar: bool = False, batch_size: int = 32,
+                 write_csv: bool = True, truncate_dim: int | None = None, score_functions: dict | None = None,
+                 main_score_function=None, aggregate_fn=np.mean, aggregate_key: str = "mean",
+                 query_prompts: str | dict[str, str] | None = None, corpus_prompts: str | dict[str, str] | None = None):
         super().__init__()
         self.dataset_names = list(DATASETS) if dataset_names is None else list(dataset_names)
         if not self.dataset_names:
@@ -51,8 +43,8 @@ class NanoBEIREvaluator(SentenceEvaluator):
         unknown = [d for d in self.dataset_names if d.lower() not in DATASETS]
         if unknown:
             raise ValueError(f"Dataset(s) {unknown} not found in the NanoBEIR collection; valid names: {list(DATASETS)}")
-        self.query_prompts = self._per_dataset("query_prompts", query_prompts)
-        self.corpus_prompts = self._per_dataset("corpus_prompts", corpus_prompts)
+        self.query_prompts = self._per_dataset("query", query_prompts)
+        self.corpus_prompts = self._per_dataset("corpus", corpus_prompts)
         self.aggregate_fn, self.aggregate_key, self.write_csv = aggregate_fn, aggregate_key, write_csv
         self.truncate_dim, self.show_progress_bar, self.main_score_function = truncate_dim, show_progress_bar, main_score_function
         self.score_functions = score_functions
@@ -70,19 +62,17 @@ class NanoBEIREvaluator(SentenceEvaluator):
         self.csv_headers = ["epoch", "steps"]
         self._append_csv_headers(self.score_function_names)
 
-    _append_csv_headers = InformationRetrievalEvaluator._append_csv_headers  # same columns, aggregated
-    _csv_row = InformationRetrievalEvaluator._csv_row
-
-    def _per_dataset(self, arg, prompts):
-        if prompts is None or isinstance(prompts, str):
-            return prompts if prompts is None else dict.fromkeys(self.dataset_names, prompts)
-        missing = [d for d in self.dataset_names if d not in prompts]
+    def _per_dataset(self, kind, prompts):
+        """A prompt string applies to every dataset; a dict must name each dataset."""
+        if isinstance(prompts, str):
+            return dict.fromkeys(self.dataset_names, prompts)
+        missing = [d for d in self.dataset_names if prompts is not None and d not in prompts]
         if missing:
-            raise ValueError(f"The following datasets are missing {arg.replace('_prompts', '')} prompts: {missing}")
+            raise ValueError(f"The following datasets are missing {kind} prompts: {missing}")
         return prompts
 
     def _load_dataset(self, dataset_name: str, **ir_kwargs) -> InformationRetrievalEvaluator:
-        from tinyst import load_dataset  # lazy: only this evaluator reads hub datasets
+        from tinyst.datasets import load_dataset  # lazy: only this evaluator reads hub datasets
 
         hub_id = f"zeta-alpha-ai/Nano{DATASETS[dataset_name.lower()]}"
         corpus, queries, qrels = (load_dataset(hub_id, subset, split="train") for subset in ("corpus", "queries", "qrels"))
@@ -113,22 +103,11 @@ class NanoBEIREvaluator(SentenceEvaluator):
             for key, value in evaluator(model, output_path, epoch, steps).items():
                 # "NanoX_cosine_ndcg@10", or "NanoX_64_cosine_ndcg@10" when truncated: the dim is dropped
                 parts = key.split("_", 2 if self.truncate_dim else 1)
-                dataset, metric = parts[0], parts[-1]
-                per_dataset[f"{dataset}_{metric}"] = value
-                per_metric.setdefault(metric, []).append(value)
+                per_dataset[f"{parts[0]}_{parts[-1]}"] = value
+                per_metric.setdefault(parts[-1], []).append(value)
         agg = {metric: self.aggregate_fn(values) for metric, values in per_metric.items()}
-        if output_path is not None and self.write_csv:
-            scores = {fn: {m: {k: agg[f"{fn}_{m.replace('@k', f'@{k}')}"] for k in ks}
-                           for m, ks in self.evaluators[0].ks.items()} for fn in self.score_function_names}
-            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps] + self._csv_row(scores), "\n")
-        if not self.primary_metric:
-            k = max(self.ndcg_at_k)
-            if self.main_score_function is None:
-                best = max(self.score_function_names, key=lambda fn: agg[f"{fn}_ndcg@{k}"])
-            else:
-                best = getattr(self.main_score_function, "value", self.main_score_function)
-            self.primary_metric = f"{best}_ndcg@{k}"
-        agg = self.prefix_name_to_metrics(agg, self.name)
-        self.store_metrics_in_model_card_data(model, agg, epoch, steps)
-        per_dataset.update(agg)
+        scores = {fn: {m: {k: agg[f"{fn}_{m.replace('@k', f'@{k}')}"] for k in ks}
+                       for m, ks in self.evaluators[0].ks.items()} for fn in self.score_function_names}
+        self.primary_metric = self.primary_metric or self._primary(lambda fn, k: agg[f"{fn}_ndcg@{k}"])
+        per_dataset.update(self.finish(model, agg, output_path, epoch, steps, self._csv_row(scores), "\n"))
         return per_dataset

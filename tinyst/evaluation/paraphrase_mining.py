@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from tinyst import util
-from tinyst.evaluation.base import SentenceEvaluator, append_csv, embed
+from tinyst.evaluation.base import SentenceEvaluator, csv_name, embed
 
 
 def mine_paraphrases(embeddings, query_chunk_size=5000, corpus_chunk_size=100000, max_pairs=500000, top_k=100):
@@ -62,22 +62,11 @@ def transitive_closure(pairs: set) -> set:
 
 
 class ParaphraseMiningEvaluator(SentenceEvaluator):
-    def __init__(
-        self,
-        sentences_map: dict[str, str],
-        duplicates_list: list[tuple[str, str]] | None = None,
-        duplicates_dict: dict[str, dict[str, bool]] | None = None,
-        add_transitive_closure: bool = False,
-        query_chunk_size: int = 5000,
-        corpus_chunk_size: int = 100000,
-        max_pairs: int = 500000,
-        top_k: int = 100,
-        show_progress_bar: bool = False,
-        batch_size: int = 16,
-        name: str = "",
-        write_csv: bool = True,
-        truncate_dim: int | None = None,
-    ):
+    def __init__(self, sentences_map: dict[str, str], duplicates_list: list[tuple[str, str]] | None = None,
+                 duplicates_dict: dict[str, dict[str, bool]] | None = None, add_transitive_closure: bool = False,
+                 query_chunk_size: int = 5000, corpus_chunk_size: int = 100000, max_pairs: int = 500000,
+                 top_k: int = 100, show_progress_bar: bool = False, batch_size: int = 16, name: str = "",
+                 write_csv: bool = True, truncate_dim: int | None = None):
         super().__init__()
         if not isinstance(sentences_map, dict) or len(sentences_map) < 2:
             raise ValueError("sentences_map must be a dict of at least 2 id -> sentence entries")
@@ -101,7 +90,7 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
             add_transitive_closure, query_chunk_size, corpus_chunk_size)
         self.max_pairs, self.top_k, self.show_progress_bar, self.batch_size = max_pairs, top_k, show_progress_bar, batch_size
         self.name, self.write_csv, self.truncate_dim = name, write_csv, truncate_dim
-        self.csv_file = "paraphrase_mining_evaluation" + (f"_{name}" if name else "") + "_results.csv"
+        self.csv_file = csv_name("paraphrase_mining_evaluation", name)
         self.csv_headers = ["epoch", "steps", "precision", "recall", "f1", "threshold", "average_precision"]
         self.primary_metric = "average_precision"
 
@@ -121,9 +110,5 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
             r = int(np.argmax(f1))  # first best
             best_f1, best_p, best_r = float(f1[r]), float(precision[r]), float(recall[r])
             threshold = float((s[r] + s[min(r + 1, len(s) - 1)]) / 2)
-        if output_path is not None and self.write_csv:
-            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps, best_p, best_r, best_f1, threshold, ap])
         metrics = {"average_precision": ap, "f1": best_f1, "precision": best_p, "recall": best_r, "threshold": threshold}
-        metrics = self.prefix_name_to_metrics(metrics, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        return self.finish(model, metrics, output_path, epoch, steps, [best_p, best_r, best_f1, threshold, ap])

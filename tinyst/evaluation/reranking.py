@@ -9,29 +9,18 @@ averaged); CSV `RerankingEvaluator[_{name}]_results_@{k}.csv`.
 Not included: the deprecated `mrr_at_k` argument.
 """
 import numpy as np
-import torch
 
 from tinyst import util
 from tinyst.evaluation import metrics as M
-from tinyst.evaluation.base import SentenceEvaluator, append_csv, embed
+from tinyst.evaluation.base import SentenceEvaluator, csv_name, embed
 
 
 class RerankingEvaluator(SentenceEvaluator):
-    def __init__(
-        self,
-        samples,
-        at_k: int = 10,
-        name: str = "",
-        write_csv: bool = True,
-        similarity_fct=util.cos_sim,
-        batch_size: int = 64,
-        show_progress_bar: bool = False,
-        use_batched_encoding: bool = True,
-        truncate_dim: int | None = None,
-    ):
+    def __init__(self, samples, at_k: int = 10, name: str = "", write_csv: bool = True, similarity_fct=util.cos_sim,
+                 batch_size: int = 64, show_progress_bar: bool = False, use_batched_encoding: bool = True,
+                 truncate_dim: int | None = None):
         super().__init__()
-        if isinstance(samples, dict):
-            samples = list(samples.values())
+        samples = list(samples.values()) if isinstance(samples, dict) else list(samples)
         for i, s in enumerate(samples):
             if not isinstance(s, dict) or not {"query", "positive", "negative"} <= set(s):
                 raise ValueError(f"sample {i} must be a dict with keys 'query', 'positive', 'negative'")
@@ -45,7 +34,7 @@ class RerankingEvaluator(SentenceEvaluator):
         self.at_k, self.name, self.write_csv, self.similarity_fct = at_k, name, write_csv, similarity_fct
         self.batch_size, self.show_progress_bar = batch_size, show_progress_bar
         self.use_batched_encoding, self.truncate_dim = use_batched_encoding, truncate_dim
-        self.csv_file = "RerankingEvaluator" + (f"_{name}" if name else "") + f"_results_@{at_k}.csv"
+        self.csv_file = csv_name("RerankingEvaluator", name, f"_results_@{at_k}.csv")
         self.csv_headers = ["epoch", "steps", "MAP", f"MRR@{at_k}", f"NDCG@{at_k}"]
         self.primary_metric = "map"
 
@@ -55,17 +44,16 @@ class RerankingEvaluator(SentenceEvaluator):
 
     def _embedded_samples(self, model):
         """Yield (query (D,), documents (P+N, D)) per sample, positives first."""
-        if not self.use_batched_encoding:
-            for s in self.samples:
-                yield self._embed(model, [s["query"]])[0], self._embed(model, list(s["positive"]) + list(s["negative"]))
+        docs_of = [list(s["positive"]) + list(s["negative"]) for s in self.samples]
+        if not self.use_batched_encoding:  # one encode call per sample
+            for s, docs in zip(self.samples, docs_of):
+                yield self._embed(model, [s["query"]])[0], self._embed(model, docs)
             return
         queries = self._embed(model, [s["query"] for s in self.samples])  # (S, D)
-        docs = self._embed(model, [d for s in self.samples for d in list(s["positive"]) + list(s["negative"])])
-        start = 0
-        for q, s in zip(queries, self.samples):
-            n = len(s["positive"]) + len(s["negative"])
-            yield q, docs[start : start + n]
-            start += n
+        all_docs = self._embed(model, [d for docs in docs_of for d in docs])  # (sum of P+N, D)
+        ends = np.cumsum([len(docs) for docs in docs_of])
+        for q, start, end in zip(queries, np.r_[0, ends[:-1]], ends):
+            yield q, all_docs[start:end]
 
     def compute_metrics(self, model) -> dict[str, float]:
         aps, mrrs, ndcgs = [], [], []
@@ -73,19 +61,12 @@ class RerankingEvaluator(SentenceEvaluator):
             pred = self.similarity_fct(q, docs)  # (1, P+N)
             pred = (pred[0] if pred.dim() > 1 else pred).float().cpu().numpy()
             relevant = np.r_[np.ones(len(s["positive"])), np.zeros(len(s["negative"]))]
-            ranked = relevant[np.argsort(-pred, kind="stable")]
-            mrrs.append(M.mrr_at_k(ranked[None, :], self.at_k))
+            mrrs.append(M.mrr_at_k(relevant[np.argsort(-pred, kind="stable")][None, :], self.at_k))
             ndcgs.append(M.ndcg_score(relevant, pred, k=self.at_k))
             aps.append(M.average_precision(relevant, pred))
         return {"map": float(np.mean(aps)), "mrr": float(np.mean(mrrs)), "ndcg": float(np.mean(ndcgs))}
 
     def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:
-        with torch.no_grad():
-            scores = self.compute_metrics(model)
-        if output_path is not None and self.write_csv:
-            append_csv(output_path, self.csv_file, self.csv_headers,
-                       [epoch, steps, scores["map"], scores["mrr"], scores["ndcg"]])
-        metrics = {"map": scores["map"], f"mrr@{self.at_k}": scores["mrr"], f"ndcg@{self.at_k}": scores["ndcg"]}
-        metrics = self.prefix_name_to_metrics(metrics, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        s = self.compute_metrics(model)
+        metrics = {"map": s["map"], f"mrr@{self.at_k}": s["mrr"], f"ndcg@{self.at_k}": s["ndcg"]}
+        return self.finish(model, metrics, output_path, epoch, steps, [s["map"], s["mrr"], s["ndcg"]])

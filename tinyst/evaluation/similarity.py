@@ -5,47 +5,34 @@ Mirrors `sentence_transformers/evaluation/EmbeddingSimilarityEvaluator.py` v3.4:
 `pearson_{fn}`, `spearman_{fn}` (+ `_max` with several functions), primary `spearman_{fn}`,
 CSV `similarity_evaluation[_{name}][_{precision}]_results.csv`. With `precision`, embeddings are
 normalized, then quantized by `model.encode`, and binary ones unpacked to 0/1 bits.
-Not included: `from_input_examples`. Divergence: scores are computed in float64, so "dot" on
-int8/binary embeddings does not overflow as ST's `np.dot` on int8 arrays does.
+Not included: `from_input_examples`. Divergence: quantized scores are computed in float64, so "dot"
+does not overflow as ST's `np.dot` on int8 arrays does.
 """
 import numpy as np
 
 from tinyst.evaluation import metrics as M
-from tinyst.evaluation.base import SentenceEvaluator, SimilarityFunction, append_csv, check_fn_names, check_texts
+from tinyst.evaluation.base import SentenceEvaluator, SimilarityFunction, check_fn_names, check_texts, csv_name
 from tinyst.evaluation.base import embed, pairwise_scores
 
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 
 
 class EmbeddingSimilarityEvaluator(SentenceEvaluator):
-    def __init__(
-        self,
-        sentences1: list[str],
-        sentences2: list[str],
-        scores: list[float],
-        batch_size: int = 16,
-        main_similarity: str | SimilarityFunction | None = None,
-        similarity_fn_names: list[str] | None = None,
-        name: str = "",
-        show_progress_bar: bool = False,
-        write_csv: bool = True,
-        precision: str | None = None,
-        truncate_dim: int | None = None,
-    ):
+    def __init__(self, sentences1: list[str], sentences2: list[str], scores: list[float], batch_size: int = 16,
+                 main_similarity: str | SimilarityFunction | None = None, similarity_fn_names: list[str] | None = None,
+                 name: str = "", show_progress_bar: bool = False, write_csv: bool = True,
+                 precision: str | None = None, truncate_dim: int | None = None):
         super().__init__()
         check_texts(sentences1=sentences1, sentences2=sentences2)
         M.check_same_length(sentences1=sentences1, scores=scores)
-        self.scores = M.as_vector("scores", scores)
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
-        self.sentences1, self.sentences2 = list(sentences1), list(sentences2)
+        self.sentences1, self.sentences2, self.scores = list(sentences1), list(sentences2), M.as_vector("scores", scores)
         self.main_similarity = SimilarityFunction(main_similarity) if main_similarity else None
         self.similarity_fn_names = check_fn_names(similarity_fn_names)
         self.batch_size, self.name, self.show_progress_bar = batch_size, name, show_progress_bar
         self.write_csv, self.precision, self.truncate_dim = write_csv, precision, truncate_dim
-        self.csv_file = (
-            "similarity_evaluation" + (f"_{name}" if name else "") + (f"_{precision}" if precision else "") + "_results.csv"
-        )
+        self.csv_file = csv_name("similarity_evaluation", name, (f"_{precision}" if precision else "") + "_results.csv")
         self.csv_headers = ["epoch", "steps"]
         self._append_csv_headers(self.similarity_fn_names)
 
@@ -53,41 +40,29 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         self.csv_headers += [f"{fn}_{m}" for fn in fn_names for m in ("pearson", "spearman")]
 
     def _embed(self, model, texts) -> np.ndarray:
-        emb = embed(
-            model, texts, self.truncate_dim, batch_size=self.batch_size, show_progress_bar=self.show_progress_bar,
-            convert_to_numpy=True, precision=self.precision or "float32", normalize_embeddings=bool(self.precision),
-        )  # (N, D), or (N, D/8) packed bits
+        emb = embed(model, texts, self.truncate_dim, batch_size=self.batch_size, show_progress_bar=self.show_progress_bar,
+                    convert_to_numpy=True, precision=self.precision or "float32",
+                    normalize_embeddings=bool(self.precision))  # (N, D), or (N, D/8) packed bits
         if self.precision == "binary":
             emb = (emb.astype(np.int16) + 128).astype(np.uint8)  # undo the -128 shift of signed packing
-        if self.precision in ("binary", "ubinary"):
-            emb = np.unpackbits(emb, axis=1)  # (N, D) of 0/1
-        return emb
+        return np.unpackbits(emb, axis=1) if self.precision in ("binary", "ubinary") else emb  # (N, D)
 
     def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:
         emb1, emb2 = self._embed(model, self.sentences1), self._embed(model, self.sentences2)
         if not self.similarity_fn_names:
             self.similarity_fn_names = [model.similarity_fn_name]
             self._append_csv_headers(self.similarity_fn_names)
-        metrics = {}
-        for fn in self.similarity_fn_names:
+        fns, metrics = self.similarity_fn_names, {}
+        for fn in fns:
             sims = pairwise_scores(fn, emb1, emb2)  # (N,)
-            metrics[f"pearson_{fn}"] = M.pearson(self.scores, sims)
-            metrics[f"spearman_{fn}"] = M.spearman(self.scores, sims)
-        if output_path is not None and self.write_csv:
-            row = [metrics[f"{m}_{fn}"] for fn in self.similarity_fn_names for m in ("pearson", "spearman")]
-            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps] + row)
-        if len(self.similarity_fn_names) > 1:
-            metrics["pearson_max"] = max(metrics[f"pearson_{fn}"] for fn in self.similarity_fn_names)
-            metrics["spearman_max"] = max(metrics[f"spearman_{fn}"] for fn in self.similarity_fn_names)
-        if self.main_similarity:
-            self.primary_metric = f"spearman_{self.main_similarity.value}"
-        elif len(self.similarity_fn_names) > 1:
-            self.primary_metric = "spearman_max"
-        else:
-            self.primary_metric = f"spearman_{self.similarity_fn_names[0]}"
-        metrics = self.prefix_name_to_metrics(metrics, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+            metrics[f"pearson_{fn}"], metrics[f"spearman_{fn}"] = M.pearson(self.scores, sims), M.spearman(self.scores, sims)
+        row = list(metrics.values())
+        if len(fns) > 1:
+            metrics["pearson_max"] = max(metrics[f"pearson_{fn}"] for fn in fns)
+            metrics["spearman_max"] = max(metrics[f"spearman_{fn}"] for fn in fns)
+        main = self.main_similarity.value if self.main_similarity else ("max" if len(fns) > 1 else fns[0])
+        self.primary_metric = f"spearman_{main}"
+        return self.finish(model, metrics, output_path, epoch, steps, row)
 
     @property
     def description(self) -> str:

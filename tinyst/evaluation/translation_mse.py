@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from tinyst import util
-from tinyst.evaluation.base import SentenceEvaluator, append_csv, check_texts, embed
+from tinyst.evaluation.base import SentenceEvaluator, check_texts, csv_name, embed
 
 
 class TranslationEvaluator(SentenceEvaluator):
@@ -26,7 +26,7 @@ class TranslationEvaluator(SentenceEvaluator):
         self.source_sentences, self.target_sentences = list(source_sentences), list(target_sentences)
         self.show_progress_bar, self.batch_size, self.name = show_progress_bar, batch_size, name
         self.print_wrong_matches, self.write_csv, self.truncate_dim = print_wrong_matches, write_csv, truncate_dim
-        self.csv_file = "translation_evaluation" + (f"_{name}" if name else "") + "_results.csv"
+        self.csv_file = csv_name("translation_evaluation", name)
         self.csv_headers = ["epoch", "steps", "src2trg", "trg2src"]
         self.primary_metric = "mean_accuracy"
         self.wrong_matches = []  # (source index, predicted target index) of the last call
@@ -40,12 +40,8 @@ class TranslationEvaluator(SentenceEvaluator):
         src2trg, trg2src = sims.argmax(axis=1), sims.argmax(axis=0)  # first index wins ties
         self.wrong_matches = [(int(i), int(j)) for i, j in zip(gold, src2trg) if i != j]
         acc_s2t, acc_t2s = float((src2trg == gold).mean()), float((trg2src == gold).mean())
-        if output_path is not None and self.write_csv:
-            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps, acc_s2t, acc_t2s])
         metrics = {"src2trg_accuracy": acc_s2t, "trg2src_accuracy": acc_t2s, "mean_accuracy": (acc_s2t + acc_t2s) / 2}
-        metrics = self.prefix_name_to_metrics(metrics, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        return self.finish(model, metrics, output_path, epoch, steps, [acc_s2t, acc_t2s])
 
 
 def _mse100(teacher: np.ndarray, student: np.ndarray) -> float:
@@ -77,11 +73,7 @@ class MSEEvaluator(SentenceEvaluator):
         student = embed(model, self.target_sentences, self.truncate_dim, batch_size=self.batch_size,
                         show_progress_bar=self.show_progress_bar, convert_to_numpy=True)  # (N, D)
         mse = _mse100(self.source_embeddings, student)
-        if output_path is not None and self.write_csv:
-            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps, mse])
-        metrics = self.prefix_name_to_metrics({"negative_mse": -mse}, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        return self.finish(model, {"negative_mse": -mse}, output_path, epoch, steps, [mse])
 
     @property
     def description(self) -> str:
@@ -102,7 +94,7 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
             raise ValueError("combinations is empty: give (source, target) column pairs")
         self.combinations, self.name, self.batch_size = [tuple(c) for c in combinations], name, batch_size
         self.write_csv, self.truncate_dim, self.primary_metric = write_csv, truncate_dim, "negative_mse"
-        self.csv_file = "mse_evaluation" + (f"_{name}" if name else "") + "_results.csv"
+        self.csv_file = csv_name("mse_evaluation", name)
         self.csv_headers = ["epoch", "steps"] + [f"{s}-{t}" for s, t in self.combinations]
         self.data = {}
         for src, trg in self.combinations:
@@ -126,11 +118,7 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
             with torch.no_grad():
                 student = embed(model, trgs, self.truncate_dim, batch_size=self.batch_size, convert_to_numpy=True)
             mses.append(_mse100(teacher, np.asarray(student)))
-        if output_path is not None and self.write_csv:
-            append_csv(output_path, self.csv_file, self.csv_headers, [epoch, steps] + mses)
-        metrics = self.prefix_name_to_metrics({"negative_mse": -float(np.mean(mses))}, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        return self.finish(model, {"negative_mse": -float(np.mean(mses))}, output_path, epoch, steps, mses)
 
     @property
     def description(self) -> str:
