@@ -86,7 +86,7 @@ def test_no_duplicates_matches_st(drop_last):
 
 
 def test_no_duplicates_invariants():
-    """No value twice across a batch's non-label columns; each row at most once; short tail batches only without drop_last."""
+    """No value twice across a batch's non-label columns; each row at most once; short batches only if not drop_last."""
     data = pairs_data(800, pool=120, seed=1)
     for drop_last in (False, True):
         sampler = ts.NoDuplicatesBatchSampler(make_ds(data), 32, drop_last, seed=9)
@@ -166,7 +166,8 @@ def test_batch_size_errors():
 def three_datasets():
     """Three datasets of different sizes, the smallest in the middle (where ST's RoundRobin __len__ is off)."""
     parts = [pairs_data(n, seed=n) for n in (90, 40, 70)]
-    return parts, ConcatDataset([make_ds(p) for p in parts]), ConcatDataset([hf_datasets.Dataset.from_dict(p) for p in parts])
+    hf_parts = [hf_datasets.Dataset.from_dict(p) for p in parts]
+    return parts, ConcatDataset([make_ds(p) for p in parts]), ConcatDataset(hf_parts)
 
 
 @pytest.mark.parametrize("multi", ["RoundRobinBatchSampler", "ProportionalBatchSampler"])

@@ -114,7 +114,8 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
 
     def __init__(self, dataset, batch_size: int, drop_last: bool = False, valid_label_columns=None,
                  generator=None, seed: int | None = 0, *, rank=None, world_size=None) -> None:
-        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed, rank=rank, world_size=world_size)
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed,
+                         rank=rank, world_size=world_size)
         if self.batch_size % 2:
             raise ValueError(f"GroupByLabelBatchSampler needs an even batch_size, got {self.batch_size}")
         valid = LABEL_COLUMNS if valid_label_columns is None else list(valid_label_columns)
@@ -153,7 +154,7 @@ def _column(dataset, name: str) -> pa.ChunkedArray:
     try:
         return pa.chunked_array([values if isinstance(values, pa.Array) else pa.array(list(values))])
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise TypeError(f"column {name!r} mixes value types, which NoDuplicatesBatchSampler cannot compare: {e}") from None
+        raise TypeError(f"column {name!r} mixes value types, which NoDuplicates cannot compare: {e}") from None
 
 
 def _row_keys(dataset, columns: list[str]) -> list:
@@ -231,7 +232,8 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
 
     def __init__(self, dataset, batch_size: int, drop_last: bool = False, valid_label_columns=None,
                  generator=None, seed: int | None = 0, *, rank=None, world_size=None) -> None:
-        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed, rank=rank, world_size=world_size)
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed,
+                         rank=rank, world_size=world_size)
         skip = set(LABEL_COLUMNS if valid_label_columns is None else valid_label_columns) | {"dataset_name"}
         self.columns = [c for c in dataset.column_names if c not in skip and not c.endswith("_prompt_length")]
         self._keys = _row_keys(dataset, self.columns)
@@ -271,7 +273,8 @@ class MultiDatasetDefaultBatchSampler(DefaultBatchSampler):
             raise ValueError(f"need one batch sampler per dataset: {len(dataset.datasets)} datasets, "
                              f"{len(batch_samplers)} samplers")
         first = batch_samplers[0]
-        super().__init__(dataset, first.batch_size, first.drop_last, None, generator, seed, rank=rank, world_size=world_size)
+        super().__init__(dataset, first.batch_size, first.drop_last, None, generator, seed,
+                         rank=rank, world_size=world_size)
         self.batch_samplers = list(batch_samplers)
         sizes = [len(d) for d in dataset.datasets]
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
@@ -300,7 +303,8 @@ class RoundRobinBatchSampler(MultiDatasetDefaultBatchSampler):
 
     def _global_len(self) -> int:
         lens = [_sub_len(s) for s in self.batch_samplers]
-        return min(lens) * len(lens) + lens.index(min(lens))  # full rounds, then the datasets before the first to run out
+        # full rounds, then the datasets before the first one to run out
+        return min(lens) * len(lens) + lens.index(min(lens))
 
 
 class ProportionalBatchSampler(MultiDatasetDefaultBatchSampler):
