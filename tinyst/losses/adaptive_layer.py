@@ -47,18 +47,21 @@ class AdaptiveLayerLoss(EmbeddingLoss):
     def __init__(self, model, loss, n_layers_per_step: int = 1, last_layer_weight: float = 1.0,
                  prior_layers_weight: float = 1.0, kl_div_weight: float = 1.0, kl_temperature: float = 0.3):
         super().__init__(model)
-        name = type(loss).__name__
-        if not isinstance(loss, EmbeddingLoss) or type(loss).compute_loss_from_embeddings is EmbeddingLoss.compute_loss_from_embeddings:
-            raise TypeError(f"AdaptiveLayerLoss expects a tinyst loss that computes from embeddings, got {name}")
+        from_embeddings = getattr(type(loss), "compute_loss_from_embeddings", None)
+        if not isinstance(loss, EmbeddingLoss) or from_embeddings is EmbeddingLoss.compute_loss_from_embeddings:
+            raise TypeError(f"AdaptiveLayerLoss expects a tinyst loss that computes from embeddings, "
+                            f"got {type(loss).__name__}")
         inner = loss.loss if isinstance(loss, MatryoshkaLoss) else loss
-        if isinstance(inner, ContrastiveTensionLossInBatchNegatives) or getattr(inner, "use_mini_batched_version", False):
+        self_backward = getattr(inner, "use_mini_batched_version", False)  # MegaBatchMargin's mini-batched mode
+        if isinstance(inner, ContrastiveTensionLossInBatchNegatives) or self_backward:
             raise ValueError(f"AdaptiveLayerLoss cannot wrap {type(inner).__name__}: it embeds with a second encoder "
                              "or calls backward itself (use MegaBatchMarginLoss(use_mini_batched_version=False))")
         if isinstance(inner, CachedLossMixin):
             warnings.warn(f"AdaptiveLayerLoss runs {type(inner).__name__} on full-batch embeddings: the value is "
                           "right, but without the cache's memory savings", stacklevel=2)
         if not isinstance(n_layers_per_step, int):
-            raise ValueError(f"AdaptiveLayerLoss expects n_layers_per_step as an int (<= 0: all), got {n_layers_per_step!r}")
+            raise ValueError(f"AdaptiveLayerLoss expects n_layers_per_step as an int (<= 0: all), "
+                             f"got {n_layers_per_step!r}")
         if not hasattr(self.encoder_modules()[0], "output_hidden_states"):
             raise TypeError("AdaptiveLayerLoss needs model[0] to be a Transformer module (with output_hidden_states)")
         self.loss = loss

@@ -87,7 +87,6 @@ class SoftmaxLoss(EmbeddingLoss):
 
     def compute_loss_from_embeddings(self, embeddings, labels) -> torch.Tensor:
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_labels):
-            raise ValueError(
-                f"SoftmaxLoss expects class labels in [0, {self.num_labels}), got values {labels.unique().tolist()[:10]}"
-            )
+            got = labels.unique().tolist()[:10]
+            raise ValueError(f"SoftmaxLoss expects class labels in [0, {self.num_labels}), got values {got}")
         return self.loss_fct(self.logits([e.float() for e in embeddings]), labels.view(-1))
