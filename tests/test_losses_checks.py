@@ -165,3 +165,15 @@ def test_semi_hard_without_positive_pairs_is_zero_with_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.isfinite(loss(features, INT))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_loss_math_runs_in_fp32_for_bf16_embeddings(name):
+    """bf16 embeddings (autocast) give an fp32 loss equal to the loss of the same values upcast to fp32."""
+    cls, n, _, label = CASES[name]
+    loss, features = make(cls, n)
+    half = [e.detach().bfloat16() for e in loss.model.embeddings]
+    loss.model.embeddings = half
+    low = loss(features, label)
+    loss.model.embeddings = [e.float() for e in half]
+    assert low.dtype == torch.float32 and low.item() == loss(features, label).item()
