@@ -7,10 +7,10 @@ the source and for each of its translations.
     loss = mean over rows, columns and dims of (student(text_k)_i - teacher_i)^2
 
 Inputs
-    | texts                                  | labels                        |
-    |----------------------------------------|-------------------------------|
-    | sentence                               | teacher embedding (list of D) |
-    | (sentence_1, ..., sentence_K) (translations) | teacher embedding (list of D) |
+    | texts                                    | labels                        |
+    |------------------------------------------|-------------------------------|
+    | sentence                                 | teacher embedding (list of D) |
+    | (source, translation_1, ...)             | teacher embedding of source   |
 
 Shapes: embeddings = K x (B, D); labels (B, D) float, shared by all K columns.
 Batch-size sensitive: no (each row on its own).
