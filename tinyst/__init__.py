@@ -11,3 +11,4 @@ from tinyst.sentence_transformer import SentenceTransformer  # noqa: F401,E402
 from tinyst.training_args import SentenceTransformerTrainingArguments  # noqa: F401,E402
 from tinyst.trainer import SentenceTransformerTrainer  # noqa: F401,E402
 from tinyst import evaluation, losses  # noqa: F401,E402
+from tinyst.model_card import SentenceTransformerModelCardData  # noqa: F401,E402

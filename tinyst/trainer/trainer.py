@@ -105,6 +105,9 @@ class SentenceTransformerTrainer:
             # subtle: the pooler (and a GIST guide) get no gradient, so DDP must look for unused parameters
             self.wrapped = nn.parallel.DistributedDataParallel(self.router, device_ids=ids, find_unused_parameters=True)
         self.state = {}
+        from tinyst.model_card import ModelCardCallback
+
+        self.callbacks = [*self.callbacks, ModelCardCallback(self)]  # fills model.model_card_data (README.md)
 
     # -- data ---------------------------------------------------------------------------------
     @staticmethod
