@@ -12,3 +12,4 @@ from tinyst.training_args import SentenceTransformerTrainingArguments  # noqa: F
 from tinyst.trainer import SentenceTransformerTrainer  # noqa: F401,E402
 from tinyst import evaluation, losses  # noqa: F401,E402
 from tinyst.model_card import SentenceTransformerModelCardData  # noqa: F401,E402
+from tinyst.fit import InputExample  # noqa: F401,E402

@@ -17,6 +17,7 @@ from torch import nn
 
 from tinyst import __version__, util
 from tinyst.encode import encode as _encode
+from tinyst.fit import fit as _fit
 from tinyst.models.pooling import Dense, Normalize, Pooling
 from tinyst.models.transformer import Transformer
 from tinyst.models.weights import read_json, write_json
@@ -98,6 +99,7 @@ class SentenceTransformer(nn.Sequential):
         return features
 
     encode = _encode
+    fit = _fit
 
     # -- properties ST users reach for -------------------------------------------------------------
     @property
