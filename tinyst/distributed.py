@@ -6,7 +6,8 @@ losses used it and hands every rank back the slice it owns. With DDP's gradient 
 a loss that gathers its candidates gets exactly the gradient of one process holding the union batch.
 Mirrors the role of `torch.distributed.nn.all_gather` in ST >= 5.1 (`gather_across_devices`), written
 as an own autograd Function over the public `dist.all_gather` / `dist.all_reduce`.
-Not included: process-group setup from torchrun env vars (added with the trainer), uneven gathers.
+The trainer's process-group setup from torchrun's env vars (`setup`, `barrier`, ...) sits at the end.
+Not included: uneven gathers (every rank must hold the same number of rows: drop_last).
 """
 import torch
 import torch.distributed as dist
