@@ -35,7 +35,13 @@ class EmbeddingLoss(nn.Module):
         return {}
 
     def check_inputs(self, sentence_features, labels) -> None:
-        check_inputs(type(self).__name__, self.n_inputs, self.label, len(sentence_features), labels)
+        name = type(self).__name__
+        check_inputs(name, self.n_inputs, self.label, len(sentence_features), labels)
+        rows = {f["input_ids"].shape[0] for f in sentence_features if "input_ids" in f}
+        if len(rows) > 1:
+            raise ValueError(f"{name} expects every text column to hold the same number of rows, got {sorted(rows)}")
+        if self.label is not None and labels is not None and rows and labels.shape[0] not in rows:
+            raise ValueError(f"{name} got {labels.shape[0]} labels for {rows.pop()} rows")
 
 
 def describe_inputs(n_inputs) -> str:
