@@ -81,14 +81,14 @@ def test_fit_builds_what_st_fit_builds(tiny_dir, tmp_path, monkeypatch):
     st_ex = [examples(32, 1, cls=sentence_transformers.InputExample), examples(16, 2, False, sentence_transformers.InputExample)]
     st_model.fit([(DataLoader(st_ex[0], batch_size=4), sentence_transformers.losses.CosineSimilarityLoss(st_model)),
                   (DataLoader(st_ex[1], batch_size=4), sentence_transformers.losses.MultipleNegativesRankingLoss(st_model))],
-                 epochs=3, scheduler="warmupconstant", warmup_steps=5, weight_decay=0.1, max_grad_norm=0.5,
+                 steps_per_epoch=5, scheduler="warmupconstant", warmup_steps=5, weight_decay=0.1, max_grad_norm=0.5,
                  checkpoint_path=str(tmp_path / "st"), checkpoint_save_steps=7, checkpoint_save_total_limit=2)
     built = {}
     monkeypatch.setattr(tinyst.SentenceTransformerTrainer, "train", lambda self, *a, **k: built.update(t=self))
     model = model_at(tiny_dir)
     model.fit([(DataLoader(examples(32, 1), batch_size=4), losses.CosineSimilarityLoss(model)),
                (DataLoader(examples(16, 2, False), batch_size=4), losses.MultipleNegativesRankingLoss(model))],
-              epochs=3, scheduler="warmupconstant", warmup_steps=5, weight_decay=0.1, max_grad_norm=0.5,
+              steps_per_epoch=5, scheduler="warmupconstant", warmup_steps=5, weight_decay=0.1, max_grad_norm=0.5,
               checkpoint_path=str(tmp_path / "ts"), checkpoint_save_steps=7, checkpoint_save_total_limit=2)
     trainer = built["t"]
     assert list(trainer.train_dataset) == list(seen["train_dataset"]) == ["_dataset_1", "_dataset_2"]
@@ -99,7 +99,7 @@ def test_fit_builds_what_st_fit_builds(tiny_dir, tmp_path, monkeypatch):
     for key in ("per_device_train_batch_size", "num_train_epochs", "max_steps", "max_grad_norm", "save_strategy",
                 "save_steps", "fp16", "batch_sampler", "multi_dataset_batch_sampler"):
         assert getattr(args, key) == getattr(st_args, key), key
-    assert (args.save_total_limit, st_args.save_total_limit) == (2, 2)
+    assert (args.save_total_limit, st_args.save_total_limit, args.max_steps) == (2, 2, 5)
     st_opt, st_sched = seen["optimizers"]
     from tinyst.trainer.optim import build_optimizer, build_scheduler
 
@@ -165,6 +165,26 @@ def test_no_evaluator_saves_final_model(tiny_dir, tmp_path):
               optimizer_params={"lr": 1e-3}, output_path=str(tmp_path / "out"), show_progress_bar=False)
     a, b = weights(model), weights(model_at(tmp_path / "out"))
     assert max((a[k] - b[k]).abs().max().item() for k in a) == 0
+
+
+def test_other_optimizer_and_steps_per_epoch(tiny_dir, monkeypatch):
+    """optimizer_class/params beyond AdamW's arguments build that optimizer on the same decay groups;
+    steps_per_epoch with epochs > 1 is ignored with a warning, as in ST 3.x."""
+    built = {}
+    monkeypatch.setattr(tinyst.SentenceTransformerTrainer, "train", lambda self, *a, **k: built.update(t=self))
+    model = model_at(tiny_dir)
+    with pytest.warns(UserWarning, match="steps_per_epoch is ignored when epochs > 1"):
+        model.fit([(DataLoader(examples(8), batch_size=4), losses.CosineSimilarityLoss(model))], epochs=2,
+                  steps_per_epoch=1, optimizer_class=torch.optim.SGD, optimizer_params={"lr": 0.1, "momentum": 0.9},
+                  weight_decay=0.05)
+    trainer = built["t"]
+    opt = trainer.optimizer
+    assert type(opt) is torch.optim.SGD and trainer.args.max_steps == -1
+    assert [(g["lr"], g["momentum"], g["weight_decay"]) for g in opt.param_groups] == [(0.1, 0.9, 0.05), (0.1, 0.9, 0.0)]
+    no_decay = {id(p) for m in model.modules() for n, p in m.named_parameters(recurse=False)
+                if isinstance(m, torch.nn.LayerNorm) or n == "bias"}
+    assert {id(p) for p in opt.param_groups[1]["params"]} == no_decay
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
 
 
 def test_bad_input_is_named(tiny_dir):

@@ -117,7 +117,7 @@ def fit(model, train_objectives, evaluator=None, epochs: int = 1, steps_per_epoc
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"the DataLoaders need a positive int batch_size, got {batch_size!r}")
     max_steps = -1
-    if steps_per_epoch:
+    if steps_per_epoch is not None and steps_per_epoch > 0:
         if epochs == 1:
             max_steps = steps_per_epoch
         else:

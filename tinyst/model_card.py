@@ -124,9 +124,12 @@ class ModelCardCallback:
         losses = list(trainer.loss.values()) if isinstance(trainer.loss, dict) else [trainer.loss]
         losses += [loss.loss for loss in losses if isinstance(getattr(loss, "loss", None), nn.Module)]  # Matryoshka's
         card.set_losses(list({id(loss): loss for loss in losses}.values()))
-        args, defaults = trainer.args.to_dict(), type(trainer.args)().to_dict()
-        card.all_hyperparameters = {k: v for k, v in args.items() if k not in IGNORED_ARGS}
-        card.non_default_hyperparameters = {k: v for k, v in card.all_hyperparameters.items() if v != defaults[k]}
+        from tinyst.training_args import SentenceTransformerTrainingArguments
+
+        defaults = SentenceTransformerTrainingArguments().to_dict()
+        card.all_hyperparameters = {k: v for k, v in trainer.args.to_dict().items() if k not in IGNORED_ARGS}
+        card.non_default_hyperparameters = {k: v for k, v in card.all_hyperparameters.items()
+                                            if k in defaults and v != defaults[k]}
 
     def on_log(self, args, state, logs=None, **kwargs) -> None:
         if logs and "loss" in logs:
