@@ -44,7 +44,8 @@ def examples_to_dataset(loader, name: str = "train_objectives"):
     for i, e in enumerate(examples):
         texts = getattr(e, "texts", None)
         if not isinstance(texts, (list, tuple)) or not texts or not all(isinstance(t, str) for t in texts):
-            raise TypeError(f"{name}: example {i} must be an InputExample with a non-empty list of str texts, got {e!r:.80}")
+            raise TypeError(f"{name}: example {i} must be an InputExample with a non-empty list of str texts, "
+                            f"got {e!r:.80}")
         if len(texts) != len(examples[0].texts):
             raise ValueError(f"{name}: example {i} has {len(texts)} texts but example 0 has {len(examples[0].texts)}")
     columns = {f"sentence_{k}": [e.texts[k] for e in examples] for k in range(len(examples[0].texts))}

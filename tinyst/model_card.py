@@ -206,7 +206,8 @@ def markdown_table(rows: list, centered: bool = False) -> str:
 
 
 def _and(items: list) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + ("," if len(items) > 2 else "") + " and " + items[-1]
+    """"a", "a and b", "a, b, and c" (ST's wording)."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + "," * (len(items) > 2) + " and " + items[-1]
 
 
 def _link(cls, page: str) -> str:
@@ -230,7 +231,8 @@ def _dataset_section(info: dict, kind: str) -> list:
              {"": "details", **{c: html(s[1]) for c, s in info["stats"].items()}}]
     samples = [{c: _sample(v[i]) for c, v in info["examples"].items()} for i in range(min(3, info["size"]))]
     return [f"#### {name or 'Unnamed Dataset'}", "", *([f"* Dataset: {_dataset_link(info)}"] if name else []),
-            f"* Size: {info['size']:,} {kind} samples", f"* Columns: {_and([f'<code>{c}</code>' for c in info['columns']])}",
+            f"* Size: {info['size']:,} {kind} samples",
+            f"* Columns: {_and([f'<code>{c}</code>' for c in info['columns']])}",
             f"* Approximate statistics based on the first {min(info['size'], 1000)} samples:",
             indent(markdown_table(stats), "  ") + "* Samples:", indent(markdown_table(samples), "  ")
             + f"* Loss: {_link(info['loss']['class'], 'losses')} with these parameters:",
@@ -265,7 +267,11 @@ def yaml_scalar(v) -> str:
     v = str(v)
     if _PLAIN.fullmatch(v) and v.lower() not in {"true", "false", "yes", "no", "on", "off", "y", "n", "null"}:
         return v
-    code = lambda c: f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"  # noqa: E731
+
+    def code(c):  # \xXX, \uXXXX or \UXXXXXXXX: YAML's own escapes, so PyYAML reads the exact character back
+        n = ord(c)
+        return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
     return '"' + "".join(_ESCAPES.get(c) or (c if " " <= c <= "~" else code(c)) for c in v) + '"'
 
 
@@ -288,48 +294,82 @@ def to_yaml(obj, pad: str = "") -> list:
 
 
 # -- the card -------------------------------------------------------------------------------------------
-def generate_model_card(model, model_name=None, train_datasets=None) -> str:
-    card = getattr(model, "model_card_data", None) or SentenceTransformerModelCardData()
-    model_id = card.model_id or (model_name if model_name and not Path(model_name).exists() else None)
-    trained = card.train_datasets or [{"name": n} for n in train_datasets or []]
-    base, dim, named = card.base_model, model.get_sentence_embedding_dimension(), [d for d in trained if d.get("name")]
-    title = card.model_name or (f"SentenceTransformer based on {base}" if base else "SentenceTransformer")
-    evals = [(ev, *_evaluator_metrics(ev, primary, m)) for ev, (primary, m) in card.eval_results.items()]
+HEAD = """---
+{front_matter}
+---
+
+# {title}
+
+This is a [sentence-transformers](https://www.SBERT.net) model {origin}. It maps sentences & paragraphs to a \
+{dim}-dimensional dense vector space and can be used for {task}. It was saved by tinyst.
+
+## Model Details
+
+### Model Description
+- **Model Type:** Sentence Transformer
+{details}
+
+### Model Sources
+
+- **Documentation:** [Sentence Transformers Documentation](https://sbert.net)
+- **Repository:** [Sentence Transformers on GitHub](https://github.com/UKPLab/sentence-transformers)
+- **Hugging Face:** [Sentence Transformers on Hugging Face](https://huggingface.co/models?library=sentence-transformers)
+
+### Full Model Architecture
+
+```
+{architecture}
+```
+
+## Usage
+
+### Direct Usage (Sentence Transformers)
+
+```python
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer("{model_id}")
+sentences = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+embeddings = model.encode(sentences)  # (3, {dim})
+similarities = model.similarity(embeddings, embeddings)  # (3, 3)
+```
+"""
+
+
+def _front_matter(card, title: str, datasets: list, evals: list) -> str:
     results = [{"task": {"type": ev.description.lower().replace(" ", "-"), "name": ev.description},
                 "dataset": {"name": name.replace("_", " ").replace("-", " ") or "Unknown", "type": name or "unknown"},
                 "metrics": [{"type": k, "value": v, "name": k.replace("_", " ").title()} for k, v in m.items()]}
                for ev, name, _, m in evals]
-    meta = {"language": card.language, "license": card.license, "tags": card.tags, "base_model": base,
-            "datasets": list(dict.fromkeys(d["id"] for d in trained + card.eval_datasets if d.get("id"))),
+    meta = {"language": card.language, "license": card.license, "tags": card.tags, "base_model": card.base_model,
+            "datasets": list(dict.fromkeys(d["id"] for d in datasets if d.get("id"))),
             "pipeline_tag": "sentence-similarity", "library_name": "sentence-transformers",
             "metrics": list(dict.fromkeys(k for *_, m in evals for k in m)),
             "model-index": [{"name": title, "results": results}] if results else []}
-    s = lambda items: "s" * (len(items) > 1)  # noqa: E731
+    return "\n".join(to_yaml({k: v for k, v in meta.items() if v not in (None, [], "")}))
+
+
+def generate_model_card(model, model_name=None, train_datasets=None) -> str:
+    card = getattr(model, "model_card_data", None) or SentenceTransformerModelCardData()
+    trained = card.train_datasets or [{"name": n} for n in train_datasets or []]  # save(train_datasets=[names])
+    base, named, s = card.base_model, [d for d in trained if d.get("name")], lambda items: "s" * (len(items) > 1)
+    title = card.model_name or (f"SentenceTransformer based on {base}" if base else "SentenceTransformer")
+    evals = [(ev, *_evaluator_metrics(ev, primary, m)) for ev, (primary, m) in card.eval_results.items()]
     base_link = f"[{base}](https://huggingface.co/{base})" if base else ""
-    on = f" on the {_and([_dataset_link(d) for d in named])} dataset{s(named)}" if named else ""
-    out = ["---", *to_yaml({k: v for k, v in meta.items() if v not in (None, [], "")}), "---", "", f"# {title}", "",
-           f"This is a [sentence-transformers](https://www.SBERT.net) model "
-           f"{'finetuned from ' + base_link if base else 'trained'}{on}. It maps sentences & paragraphs to a "
-           f"{dim}-dimensional dense vector space and can be used for {card.task_name}. It was saved by tinyst.",
-           "", "## Model Details", "", "### Model Description", "- **Model Type:** Sentence Transformer"]
     revision = f" <!-- at revision {card.base_model_revision} -->" if card.base_model_revision else ""
-    out += [f"- **Base model:** {base_link}{revision}"] if base else []
-    out += [f"- **Maximum Sequence Length:** {model.max_seq_length} tokens",
-            f"- **Output Dimensionality:** {dim} dimensions",
-            f"- **Similarity Function:** {SIMILARITY.get(model.similarity_fn_name, model.similarity_fn_name)}"]
-    out += [f"- **Training Dataset{s(named)}:**", *[f"    - {_dataset_link(d)}" for d in named]] if named else []
-    out += [f"- **Language{s(card.language)}:** {', '.join(card.language)}"] if card.language else []
-    out += [f"- **License:** {card.license}"] if card.license else []
-    out += ["", "### Model Sources", "", "- **Documentation:** [Sentence Transformers Documentation](https://sbert.net)",
-            "- **Repository:** [Sentence Transformers on GitHub](https://github.com/UKPLab/sentence-transformers)",
-            "- **Hugging Face:** [Sentence Transformers on Hugging Face]"
-            "(https://huggingface.co/models?library=sentence-transformers)", "", "### Full Model Architecture", "",
-            "```", repr(model), "```", "", "## Usage", "", "### Direct Usage (Sentence Transformers)", "", "```python",
-            "from sentence_transformers import SentenceTransformer", "",
-            f'model = SentenceTransformer("{model_id or "sentence_transformers_model_id"}")',
-            'sentences = ["The weather is lovely today.", "It\'s so sunny outside!", "He drove to the stadium."]',
-            f"embeddings = model.encode(sentences)  # (3, {dim})",
-            "similarities = model.similarity(embeddings, embeddings)  # (3, 3)", "```", ""]
+    details = [f"- **Base model:** {base_link}{revision}"] if base else []
+    details += [f"- **Maximum Sequence Length:** {model.max_seq_length} tokens",
+                f"- **Output Dimensionality:** {model.get_sentence_embedding_dimension()} dimensions",
+                f"- **Similarity Function:** {SIMILARITY.get(model.similarity_fn_name, model.similarity_fn_name)}"]
+    details += [f"- **Training Dataset{s(named)}:**", *[f"    - {_dataset_link(d)}" for d in named]] if named else []
+    details += [f"- **Language{s(card.language)}:** {', '.join(card.language)}"] if card.language else []
+    details += [f"- **License:** {card.license}"] if card.license else []
+    on = f" on the {_and([_dataset_link(d) for d in named])} dataset{s(named)}" if named else ""
+    model_id = card.model_id or (model_name if model_name and not Path(model_name).exists() else None)
+    out = [HEAD.format(front_matter=_front_matter(card, title, trained + card.eval_datasets, evals), title=title,
+                       origin=("finetuned from " + base_link if base else "trained") + on, task=card.task_name,
+                       dim=model.get_sentence_embedding_dimension(), details="\n".join(details),
+                       architecture=repr(model), model_id=model_id or "sentence_transformers_model_id")]
     out += ["## Evaluation", "", "### Metrics", ""] if evals else []
     for ev, name, primary, m in evals:
         rows = [{"Metric": f"**{k}**" if k == primary else k,
@@ -347,8 +387,7 @@ def generate_model_card(model, model_name=None, train_datasets=None) -> str:
         out += ["### Training Hyperparameters", *(["#### Non-Default Hyperparameters", "", *hp(nd), ""] if nd else []),
                 "#### All Hyperparameters", "<details><summary>Click to expand</summary>", "",
                 *hp(card.all_hyperparameters), "", "</details>", ""]
-    if card.training_logs:
-        out += ["### Training Logs", _training_logs(card)]
+    out += ["### Training Logs", _training_logs(card)] if card.training_logs else []
     out += ["### Framework Versions", f"- Python: {platform.python_version()}",
             *[f"- {k}: {importlib.import_module(m).__version__}" for k, m in VERSIONS.items()], "",
             "## Citation", "", "### BibTeX", ""]
