@@ -38,7 +38,7 @@ def weights(model):
 
 
 def test_fit_equals_direct_trainer_run(tiny_dir, tmp_path):
-    """fit() over a shuffled DataLoader of InputExamples ends with the weights of the equivalent trainer run (<= 1e-6)."""
+    """fit() over a shuffled DataLoader of InputExamples ends with the equivalent trainer run's weights (<= 1e-6)."""
     model = model_at(tiny_dir)
     start = weights(model)
     loader = DataLoader(examples(48), batch_size=8, shuffle=True)
@@ -78,9 +78,10 @@ def test_fit_builds_what_st_fit_builds(tiny_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(st_trainer, "SentenceTransformerTrainer", Recorder)
     st_model = sentence_transformers.SentenceTransformer(str(tiny_dir), device="cpu")
-    st_ex = [examples(32, 1, cls=sentence_transformers.InputExample), examples(16, 2, False, sentence_transformers.InputExample)]
-    st_model.fit([(DataLoader(st_ex[0], batch_size=4), sentence_transformers.losses.CosineSimilarityLoss(st_model)),
-                  (DataLoader(st_ex[1], batch_size=4), sentence_transformers.losses.MultipleNegativesRankingLoss(st_model))],
+    st_losses, st_example = sentence_transformers.losses, sentence_transformers.InputExample
+    st_ex = [examples(32, 1, cls=st_example), examples(16, 2, False, st_example)]
+    st_model.fit([(DataLoader(st_ex[0], batch_size=4), st_losses.CosineSimilarityLoss(st_model)),
+                  (DataLoader(st_ex[1], batch_size=4), st_losses.MultipleNegativesRankingLoss(st_model))],
                  steps_per_epoch=5, scheduler="warmupconstant", warmup_steps=5, weight_decay=0.1, max_grad_norm=0.5,
                  checkpoint_path=str(tmp_path / "st"), checkpoint_save_steps=7, checkpoint_save_total_limit=2)
     built = {}
@@ -180,7 +181,8 @@ def test_other_optimizer_and_steps_per_epoch(tiny_dir, monkeypatch):
     trainer = built["t"]
     opt = trainer.optimizer
     assert type(opt) is torch.optim.SGD and trainer.args.max_steps == -1
-    assert [(g["lr"], g["momentum"], g["weight_decay"]) for g in opt.param_groups] == [(0.1, 0.9, 0.05), (0.1, 0.9, 0.0)]
+    groups = [(g["lr"], g["momentum"], g["weight_decay"]) for g in opt.param_groups]
+    assert groups == [(0.1, 0.9, 0.05), (0.1, 0.9, 0.0)]
     no_decay = {id(p) for m in model.modules() for n, p in m.named_parameters(recurse=False)
                 if isinstance(m, torch.nn.LayerNorm) or n == "bias"}
     assert {id(p) for p in opt.param_groups[1]["params"]} == no_decay

@@ -44,8 +44,8 @@ def ours(tiny_dir, tmp_path_factory):
     model = tinyst.SentenceTransformer(str(tiny_dir), device="cpu",
                                        model_card_data=SentenceTransformerModelCardData(base_model=BASE))
     args = tinyst.SentenceTransformerTrainingArguments(output_dir=str(out / "run"), **ARGS)
-    trainer = tinyst.SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, eval_dataset=ds.select(range(16)),
-                                                loss=losses.CoSENTLoss(model),
+    trainer = tinyst.SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
+                                                eval_dataset=ds.select(range(16)), loss=losses.CoSENTLoss(model),
                                                 evaluator=evaluator_for(EmbeddingSimilarityEvaluator, cols))
     trainer.train()
     model.save(str(out / "model"))
@@ -102,7 +102,8 @@ def test_front_matter_is_valid_yaml_with_hub_keys(ours, theirs):
 
 def test_sections_and_dataset_details_match_st(ours, theirs):
     """Same headings as ST's card; the training/evaluation dataset sections (stats, samples, loss) are identical."""
-    assert headings(ours[0])[0] == f"# SentenceTransformer based on {BASE}" and headings(theirs)[0] == "# SentenceTransformer"
+    assert headings(ours[0])[0] == f"# SentenceTransformer based on {BASE}"
+    assert headings(theirs)[0] == "# SentenceTransformer"
     assert headings(ours[0])[1:] == headings(theirs)[1:]
     for start, end in (("### Training Dataset", "### Evaluation Dataset"),
                        ("### Evaluation Dataset", "### Training Hyperparameters")):
@@ -112,7 +113,9 @@ def test_sections_and_dataset_details_match_st(ours, theirs):
 def test_hyperparameters_logs_and_metrics(ours, theirs):
     """Non-default arguments equal ST's; log table rows and eval metrics carry the values the trainer logged."""
     text, trainer, _ = ours
-    nondefault = lambda t: set(re.findall(r"^- `.*$", section(t, "#### Non-Default", "#### All"), flags=re.M))  # noqa: E731
+    def nondefault(t):
+        return set(re.findall(r"^- `.*$", section(t, "#### Non-Default", "#### All"), flags=re.M))
+
     assert nondefault(text) == nondefault(theirs) == {"- `eval_strategy`: steps", "- `learning_rate`: 0.001",
                                                       "- `num_train_epochs`: 1", "- `disable_tqdm`: True"}
     table = section(text, "### Training Logs", "### Framework Versions").strip().splitlines()[1:]
@@ -167,7 +170,8 @@ def test_best_step_is_bold(tiny_dir, tmp_path):
 
 
 NASTY = ["yes", "No", "null", "~", "1.0", "007", "1e3", "0x1F", "1_000", "12:30", ".inf", "a: b", "a:b", "#x", "x #y",
-         "- x", "-x", '"q"', "it's", "\\", "tab\there", "new\nline", "émoji 🤗", "\x7f", "\u2028", "\x00", "", " lead",
+         "- x", "-x", '"q"', "it's", "\\", "tab\there", "new\nline", "émoji 🤗", "\x7f", "\u2028", "\x00", "",
+         " lead",
          "trail ", "@x", "`x", "!x", "&x", "*x", "%x", "{x}", "[x]", "?", ":", "x:", "a  b", "dataset_size:48",
          "loss:CoSENTLoss", "sentence-transformers/all-MiniLM-L6-v2", "Semantic Similarity"]
 
@@ -186,18 +190,22 @@ def test_card_data_user_fields_and_errors(tiny_dir, tmp_path):
     with pytest.warns(UserWarning, match="should look like 'user/model'"):
         assert SentenceTransformerModelCardData(model_id="no-slash").model_id is None
     card = SentenceTransformerModelCardData(language="en", license="apache-2.0", model_name='My "model": v1 #2',
-                                            model_id="me/my-model", train_datasets=[{"name": "STSb", "id": "sentence-transformers/stsb"}])
+                                            model_id="me/my-model",
+                                            train_datasets=[{"name": "STSb", "id": "sentence-transformers/stsb"}])
     model = tinyst.SentenceTransformer(str(tiny_dir), device="cpu", model_card_data=card)
     ds = tinyst.Dataset.from_dict(columns(16))
     args = tinyst.SentenceTransformerTrainingArguments(output_dir=str(tmp_path / "run"), max_steps=1, disable_tqdm=True,
                                                        save_strategy="no")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # one dataset named, one in the trainer: no mismatch warning
-        tinyst.SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=losses.CoSENTLoss(model)).train()
+        trainer = tinyst.SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
+                                                    loss=losses.CoSENTLoss(model))
+    trainer.train()
     model.save(str(tmp_path / "m"))
     text = (tmp_path / "m" / "README.md").read_text()
     meta = front_matter(text)
     assert meta["language"] == ["en"] and meta["license"] == "apache-2.0"
     assert meta["datasets"] == ["sentence-transformers/stsb"]
     assert text.count('# My "model": v1 #2') == 1 and 'SentenceTransformer("me/my-model")' in text
-    assert "#### STSb" in text and "* Dataset: [STSb](https://huggingface.co/datasets/sentence-transformers/stsb)" in text
+    assert "#### STSb" in text
+    assert "* Dataset: [STSb](https://huggingface.co/datasets/sentence-transformers/stsb)" in text
