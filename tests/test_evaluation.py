@@ -358,7 +358,7 @@ configs:
 """
 
 
-def fake_nanobeir_cache(root, names=("msmarco", "scifact")) -> dict:
+def fake_nanobeir_cache(root, names=("msmarco", "scifact"), qrel_to_empty=False) -> dict:
     """Write hub-layout snapshots of small NanoBEIR look-alikes under root/hub; returns their files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -368,6 +368,8 @@ def fake_nanobeir_cache(root, names=("msmarco", "scifact")) -> dict:
         hub_id = "zeta-alpha-ai/Nano" + te.nanobeir.DATASETS[name]
         queries, corpus, qrels = ir_data(n_docs=80, n_queries=6, seed=20 + k)
         corpus["empty"] = ""  # dropped, like ST does
+        if qrel_to_empty:
+            qrels["q0"].add("empty")
         sha = f"{k + 1:040x}"
         repo = root / "hub" / f"datasets--{hub_id.replace('/', '--')}"
         snap = repo / "snapshots" / sha
@@ -403,3 +405,15 @@ def test_nanobeir_from_hf_cache_matches_st(tmp_path, monkeypatch):
         "parquet", data_files={"train": files[(path, name)]}, split=split, cache_dir=str(tmp_path / "hfds")))
     for kw in ({}, {"truncate_dim": 8, "query_prompts": "q: ", "aggregate_key": "avg"}):
         run_both(lambda m: m.NanoBEIREvaluator(["msmarco", "scifact"], **kw), tmp_path=tmp_path / str(len(kw)))
+
+
+def test_nanobeir_drops_qrels_of_dropped_documents(tmp_path, monkeypatch):
+    """A qrel naming an empty (hence dropped) document is ignored with a warning, not an error."""
+    fake_nanobeir_cache(tmp_path / "hf", names=("nq",), qrel_to_empty=True)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    with pytest.warns(UserWarning, match="ignored 1 qrels"):
+        ev = te.NanoBEIREvaluator(["nq"], write_csv=False)
+    out = ev(FakeModel())
+    assert ev.primary_metric == "NanoBEIR_mean_cosine_ndcg@10" and out["NanoNQ_cosine_ndcg@10"] == out[ev.primary_metric]

@@ -1,7 +1,7 @@
 """Evaluator parity on the shared real data with the real L3 model: tinyst's evaluators on
 tinyst.SentenceTransformer vs sentence-transformers 3.4.1's evaluators on its own model, both
-loading paraphrase-MiniLM-L3-v2. Keys must be identical and values within 1e-6; CSV names and
-header lines equal. Large sets are subsampled deterministically to keep each test short."""
+loading paraphrase-MiniLM-L3-v2. Keys must be identical and values within 1e-6 (relative for values
+above 1 in size, e.g. dot-product thresholds); CSV names and header lines equal. Large sets are subsampled deterministically to keep each test short."""
 import os
 
 import numpy as np
@@ -33,7 +33,7 @@ def compare(make, models, tmp_path):
     os.makedirs(tmp_path / "st")
     ref = ev_st(st_model, output_path=str(tmp_path / "st"), epoch=0, steps=100)
     assert list(out) == list(ref)
-    diffs = {k: abs(out[k] - float(ref[k])) for k in ref}
+    diffs = {k: abs(out[k] - float(ref[k])) / max(1.0, abs(float(ref[k]))) for k in ref}
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] <= TOL, f"{worst}: tinyst {out[worst]} vs ST {ref[worst]}"
     assert ev_ours.primary_metric == ev_st.primary_metric
@@ -93,12 +93,12 @@ def test_cranfield_information_retrieval_parity(models, cranfield, tmp_path):
 
 @pytest.mark.slow
 def test_cranfield_reranking_parity(models, cranfield, tmp_path):
-    """Cranfield reranking (first 40 queries; positives = relevant docs, negatives = docs judged -1
+    """Cranfield reranking (first 30 queries; positives = relevant docs, negatives = docs judged -1
     plus 8 fixed non-relevant docs): MAP / MRR@10 / NDCG@10 equal ST's."""
     c, rng = cranfield, np.random.default_rng(0)
     docs = list(c["corpus"])
     samples = []
-    for qid in list(c["queries"])[:40]:
+    for qid in list(c["queries"])[:30]:
         rel = c["relevant_docs"].get(qid, set())
         judged_bad = [d for d, code in c["relevance"].get(qid, {}).items() if code == -1]
         extra = [d for d in rng.choice(docs, 12, replace=False) if d not in rel][:8]
