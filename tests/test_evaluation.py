@@ -241,6 +241,19 @@ def test_label_accuracy_matches_st(tmp_path):
     run_both(lambda m: m.LabelAccuracyEvaluator(loader(), name="nli", softmax_model=head), tmp_path=tmp_path)
 
 
+def test_default_similarity_is_the_models(tmp_path):
+    """With no similarity_fn_names / score_functions, evaluators use model.similarity_fn_name ("dot" here)."""
+    s1, s2, y = pairs()
+    queries, corpus, qrels = ir_data()
+    makers = [lambda m: m.EmbeddingSimilarityEvaluator(s1, s2, y.astype(float)),
+              lambda m: m.BinaryClassificationEvaluator(s1, s2, y.tolist()),
+              lambda m: m.TripletEvaluator(s1, s2, s2[::-1]),
+              lambda m: m.InformationRetrievalEvaluator(queries, corpus, qrels)]
+    for i, make in enumerate(makers):
+        ours, _ = run_both(make, model_kw={"similarity_fn_name": "dot"}, tmp_path=tmp_path / str(i))
+        assert ours.primary_metric in ("spearman_dot", "dot_ap", "dot_accuracy", "dot_ndcg@10")
+
+
 # ---- the shared contract --------------------------------------------------------------------------
 
 

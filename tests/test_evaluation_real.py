@@ -105,3 +105,27 @@ def test_cranfield_reranking_parity(models, cranfield, tmp_path):
         samples.append({"query": c["queries"][qid], "positive": [c["corpus"][d] for d in sorted(rel, key=int)],
                         "negative": [c["corpus"][d] for d in judged_bad + extra]})
     compare(lambda m: m.RerankingEvaluator(samples, name="cranfield"), models, tmp_path)
+
+
+def test_sick_label_accuracy_parity(models, data_dir, tmp_path):
+    """SICK test (first 150 pairs, 3 entailment classes) through a SoftmaxLoss head with the same random
+    classifier weights in both libraries: LabelAccuracyEvaluator's accuracy equals ST's."""
+    import torch
+    from sentence_transformers.readers import InputExample
+
+    from shared_data import read_sick
+    from tinyst.losses import SoftmaxLoss
+
+    d = read_sick(data_dir, "test")
+    classes = {"ENTAILMENT": 0, "NEUTRAL": 1, "CONTRADICTION": 2}
+    examples = [InputExample(texts=[a, b], label=classes[y])
+                for a, b, y in list(zip(d["sentence1"], d["sentence2"], d["label"]))[:150]]
+    ours_model, st_model = models
+    torch.manual_seed(0)
+    head_st = st.losses.SoftmaxLoss(st_model, 384, 3)
+    head_ours = SoftmaxLoss(ours_model, 384, 3)
+    head_ours.classifier.load_state_dict(head_st.classifier.state_dict())
+    loader = lambda: torch.utils.data.DataLoader(examples, batch_size=32)  # noqa: E731
+    out = compare(lambda m: m.LabelAccuracyEvaluator(loader(), name="sick", softmax_model=head_ours if m is te else head_st),
+                  models, tmp_path)
+    assert 0 <= out["sick_accuracy"] <= 1
