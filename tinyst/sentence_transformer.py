@@ -17,6 +17,7 @@ from torch import nn
 
 from tinyst import __version__, util
 from tinyst.encode import encode as _encode
+from tinyst.model_card import SentenceTransformerModelCardData
 from tinyst.fit import fit as _fit
 from tinyst.models.pooling import Dense, Normalize, Pooling
 from tinyst.models.transformer import Transformer
@@ -86,7 +87,9 @@ class SentenceTransformer(nn.Sequential):
         name = similarity_fn_name or config.get("similarity_fn_name") or "cosine"
         self.similarity_fn_name = util.check_similarity_fn_name(name)
         self.truncate_dim = truncate_dim
-        self.model_card_data = model_card_data
+        self.model_card_data = model_card_data or SentenceTransformerModelCardData()
+        if model_name_or_path is not None and not Path(str(model_name_or_path)).exists():
+            self.model_card_data.set_base_model(str(model_name_or_path))  # a hub id, as ST records it
         self.to(device or default_device())
 
     # -- the feature-dict pipeline ------------------------------------------------------------
