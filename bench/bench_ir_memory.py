@@ -87,7 +87,8 @@ def run_one(impl: str, chunk: int, n_docs: int, n_queries: int) -> dict:
     out = evaluator(model)
     return {"impl": impl, "docs": n_docs, "queries": n_queries, "chunk": chunk, "seconds": round(time.time() - t0, 1),
             "rss_before_mb": round(before), "peak_rss_mb": round(rss_mb("VmHWM")), "peak_reset": reset,
-            "added_mb": round(rss_mb("VmHWM") - before), "ndcg@10": out["cosine_ndcg@10"], "map@100": out["cosine_map@100"]}
+            "added_mb": round(rss_mb("VmHWM") - before), "ndcg@10": out["cosine_ndcg@10"],
+            "map@100": out["cosine_map@100"]}
 
 
 def main():

@@ -1,7 +1,8 @@
 """Evaluator parity on the shared real data with the real L3 model: tinyst's evaluators on
 tinyst.SentenceTransformer vs sentence-transformers 3.4.1's evaluators on its own model, both
 loading paraphrase-MiniLM-L3-v2. Keys must be identical and values within 1e-6 (relative for values
-above 1 in size, e.g. dot-product thresholds); CSV names and header lines equal. Large sets are subsampled deterministically to keep each test short."""
+above 1 in size, e.g. dot-product thresholds); CSV names and header lines equal. Large sets are
+subsampled deterministically to keep each test short."""
 import os
 
 import numpy as np
@@ -126,6 +127,6 @@ def test_sick_label_accuracy_parity(models, data_dir, tmp_path):
     head_ours = SoftmaxLoss(ours_model, 384, 3)
     head_ours.classifier.load_state_dict(head_st.classifier.state_dict())
     loader = lambda: torch.utils.data.DataLoader(examples, batch_size=32)  # noqa: E731
-    out = compare(lambda m: m.LabelAccuracyEvaluator(loader(), name="sick", softmax_model=head_ours if m is te else head_st),
-                  models, tmp_path)
+    heads = {te: head_ours, st_eval: head_st}
+    out = compare(lambda m: m.LabelAccuracyEvaluator(loader(), name="sick", softmax_model=heads[m]), models, tmp_path)
     assert 0 <= out["sick_accuracy"] <= 1

@@ -22,7 +22,8 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         super().__init__()
         check_texts(sentences1=sentences1, sentences2=sentences2)
         M.check_same_length(sentences1=sentences1, labels=labels)
-        self.sentences1, self.sentences2, self.labels = list(sentences1), list(sentences2), M.as_binary("labels", labels)
+        self.sentences1, self.sentences2 = list(sentences1), list(sentences2)
+        self.labels = M.as_binary("labels", labels)
         self.similarity_fn_names = check_fn_names(similarity_fn_names)
         self.name, self.batch_size, self.show_progress_bar = name, batch_size, show_progress_bar
         self.write_csv, self.truncate_dim = write_csv, truncate_dim

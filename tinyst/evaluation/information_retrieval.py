@@ -50,8 +50,9 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             raise ValueError("no query in `queries` has a relevant document in `relevant_docs`")
         self.relevant_docs = {qid: set(relevant_docs[qid]) for qid in self.queries_ids}
         for qid, docs in self.relevant_docs.items():
-            if docs - corpus.keys():
-                raise ValueError(f"relevant_docs[{qid!r}] names ids missing from the corpus: {sorted(docs - corpus.keys())[:5]}")
+            missing = docs - corpus.keys()
+            if missing:
+                raise ValueError(f"relevant_docs[{qid!r}] names ids missing from the corpus: {sorted(missing)[:5]}")
         if not isinstance(corpus_chunk_size, int) or corpus_chunk_size < 1:
             raise ValueError(f"corpus_chunk_size must be a positive integer, got {corpus_chunk_size!r}")
         self.queries = [queries[qid] for qid in self.queries_ids]
@@ -63,7 +64,8 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         self.ks = {"accuracy@k": self.accuracy_at_k, "precision@k": self.precision_recall_at_k,
                    "recall@k": self.precision_recall_at_k, "ndcg@k": self.ndcg_at_k, "mrr@k": self.mrr_at_k,
                    "map@k": self.map_at_k}
-        self.corpus_chunk_size, self.show_progress_bar, self.batch_size = corpus_chunk_size, show_progress_bar, batch_size
+        self.corpus_chunk_size, self.batch_size = corpus_chunk_size, batch_size
+        self.show_progress_bar = show_progress_bar
         self.name, self.write_csv, self.truncate_dim = name, write_csv, truncate_dim
         self.query_prompt, self.query_prompt_name = query_prompt, query_prompt_name
         self.corpus_prompt, self.corpus_prompt_name = corpus_prompt, corpus_prompt_name

@@ -42,11 +42,12 @@ class NanoBEIREvaluator(SentenceEvaluator):
             raise ValueError("dataset_names cannot be empty; use None to evaluate on all datasets")
         unknown = [d for d in self.dataset_names if d.lower() not in DATASETS]
         if unknown:
-            raise ValueError(f"Dataset(s) {unknown} not found in the NanoBEIR collection; valid names: {list(DATASETS)}")
+            raise ValueError(f"Dataset(s) {unknown} not found in the NanoBEIR collection; valid: {list(DATASETS)}")
         self.query_prompts = self._per_dataset("query", query_prompts)
         self.corpus_prompts = self._per_dataset("corpus", corpus_prompts)
         self.aggregate_fn, self.aggregate_key, self.write_csv = aggregate_fn, aggregate_key, write_csv
-        self.truncate_dim, self.show_progress_bar, self.main_score_function = truncate_dim, show_progress_bar, main_score_function
+        self.truncate_dim, self.show_progress_bar = truncate_dim, show_progress_bar
+        self.main_score_function = main_score_function
         self.score_functions = score_functions
         self.score_function_names = sorted(score_functions) if score_functions else []
         self.name = f"NanoBEIR_{aggregate_key}" + (f"_{truncate_dim}" if truncate_dim else "")
@@ -75,7 +76,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
         from tinyst.datasets import load_dataset  # lazy: only this evaluator reads hub datasets
 
         hub_id = f"zeta-alpha-ai/Nano{DATASETS[dataset_name.lower()]}"
-        corpus, queries, qrels = (load_dataset(hub_id, subset, split="train") for subset in ("corpus", "queries", "qrels"))
+        corpus, queries, qrels = (load_dataset(hub_id, part, split="train") for part in ("corpus", "queries", "qrels"))
         corpus = {i: t for i, t in zip(corpus["_id"], corpus["text"]) if len(t) > 0}
         queries = {i: t for i, t in zip(queries["_id"], queries["text"]) if len(t) > 0}
         relevant, dropped = {}, 0
@@ -90,7 +91,8 @@ class NanoBEIREvaluator(SentenceEvaluator):
             ir_kwargs["query_prompt"] = self.query_prompts.get(dataset_name)
         if self.corpus_prompts is not None:
             ir_kwargs["corpus_prompt"] = self.corpus_prompts.get(dataset_name)
-        name = f"Nano{DATASETS[dataset_name.lower()]}" + (f"_{self.truncate_dim}" if self.truncate_dim is not None else "")
+        dim = f"_{self.truncate_dim}" if self.truncate_dim is not None else ""
+        name = f"Nano{DATASETS[dataset_name.lower()]}{dim}"
         return InformationRetrievalEvaluator(queries, corpus, relevant, name=name, **ir_kwargs)
 
     def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:

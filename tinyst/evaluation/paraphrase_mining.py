@@ -88,7 +88,8 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
             raise ValueError("no duplicate pair names two ids of sentences_map, so precision/recall are undefined")
         self.add_transitive_closure, self.query_chunk_size, self.corpus_chunk_size = (
             add_transitive_closure, query_chunk_size, corpus_chunk_size)
-        self.max_pairs, self.top_k, self.show_progress_bar, self.batch_size = max_pairs, top_k, show_progress_bar, batch_size
+        self.max_pairs, self.top_k = max_pairs, top_k
+        self.show_progress_bar, self.batch_size = show_progress_bar, batch_size
         self.name, self.write_csv, self.truncate_dim = name, write_csv, truncate_dim
         self.csv_file = csv_name("paraphrase_mining_evaluation", name)
         self.csv_headers = ["epoch", "steps", "precision", "recall", "f1", "threshold", "average_precision"]
@@ -110,5 +111,5 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
             r = int(np.argmax(f1))  # first best
             best_f1, best_p, best_r = float(f1[r]), float(precision[r]), float(recall[r])
             threshold = float((s[r] + s[min(r + 1, len(s) - 1)]) / 2)
-        metrics = {"average_precision": ap, "f1": best_f1, "precision": best_p, "recall": best_r, "threshold": threshold}
+        metrics = dict(average_precision=ap, f1=best_f1, precision=best_p, recall=best_r, threshold=threshold)
         return self.finish(model, metrics, output_path, epoch, steps, [best_p, best_r, best_f1, threshold, ap])

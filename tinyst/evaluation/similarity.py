@@ -27,7 +27,8 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         M.check_same_length(sentences1=sentences1, scores=scores)
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
-        self.sentences1, self.sentences2, self.scores = list(sentences1), list(sentences2), M.as_vector("scores", scores)
+        self.sentences1, self.sentences2 = list(sentences1), list(sentences2)
+        self.scores = M.as_vector("scores", scores)
         self.main_similarity = SimilarityFunction(main_similarity) if main_similarity else None
         self.similarity_fn_names = check_fn_names(similarity_fn_names)
         self.batch_size, self.name, self.show_progress_bar = batch_size, name, show_progress_bar
@@ -40,9 +41,9 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         self.csv_headers += [f"{fn}_{m}" for fn in fn_names for m in ("pearson", "spearman")]
 
     def _embed(self, model, texts) -> np.ndarray:
-        emb = embed(model, texts, self.truncate_dim, batch_size=self.batch_size, show_progress_bar=self.show_progress_bar,
-                    convert_to_numpy=True, precision=self.precision or "float32",
-                    normalize_embeddings=bool(self.precision))  # (N, D), or (N, D/8) packed bits
+        emb = embed(model, texts, self.truncate_dim, batch_size=self.batch_size,
+                    show_progress_bar=self.show_progress_bar, convert_to_numpy=True,
+                    precision=self.precision or "float32", normalize_embeddings=bool(self.precision))  # (N, D|D/8)
         if self.precision == "binary":
             emb = (emb.astype(np.int16) + 128).astype(np.uint8)  # undo the -128 shift of signed packing
         return np.unpackbits(emb, axis=1) if self.precision in ("binary", "ubinary") else emb  # (N, D)
@@ -55,7 +56,8 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         fns, metrics = self.similarity_fn_names, {}
         for fn in fns:
             sims = pairwise_scores(fn, emb1, emb2)  # (N,)
-            metrics[f"pearson_{fn}"], metrics[f"spearman_{fn}"] = M.pearson(self.scores, sims), M.spearman(self.scores, sims)
+            metrics[f"pearson_{fn}"] = M.pearson(self.scores, sims)
+            metrics[f"spearman_{fn}"] = M.spearman(self.scores, sims)
         row = list(metrics.values())
         if len(fns) > 1:
             metrics["pearson_max"] = max(metrics[f"pearson_{fn}"] for fn in fns)

@@ -63,7 +63,8 @@ class MSEEvaluator(SentenceEvaluator):
         self.truncate_dim = truncate_dim
         self.source_embeddings = embed(teacher_model, source_sentences, truncate_dim, batch_size=batch_size,
                                        show_progress_bar=show_progress_bar, convert_to_numpy=True)  # (N, D)
-        self.target_sentences, self.show_progress_bar, self.batch_size = list(target_sentences), show_progress_bar, batch_size
+        self.target_sentences = list(target_sentences)
+        self.show_progress_bar, self.batch_size = show_progress_bar, batch_size
         self.name, self.write_csv = name, write_csv
         self.csv_file = f"mse_evaluation_{name}_results.csv"
         self.csv_headers = ["epoch", "steps", "MSE"]

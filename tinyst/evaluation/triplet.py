@@ -23,7 +23,8 @@ class TripletEvaluator(SentenceEvaluator):
         super().__init__()
         check_texts(anchors=anchors, positives=positives, negatives=negatives)
         self.anchors, self.positives, self.negatives = list(anchors), list(positives), list(negatives)
-        self.main_similarity_function = SimilarityFunction(main_similarity_function) if main_similarity_function else None
+        main = main_similarity_function
+        self.main_similarity_function = SimilarityFunction(main) if main else None
         self.similarity_fn_names = check_fn_names(similarity_fn_names)
         margin = 0 if margin is None else margin
         if isinstance(margin, numbers.Real):
