@@ -5,11 +5,12 @@ but it only touches the encoder through the (B, D) embeddings. So:
   1. embed every column in mini-batches without a graph, remembering each mini-batch's RNG state;
   2. compute the loss on those embeddings (as leaves) and its gradient d loss / d embedding;
   3. when the caller runs backward, re-embed each mini-batch with a graph under the same RNG state
-     (same dropout masks, so the same embeddings) and push the cached gradient through it.
+     (same dropout masks, so the same embeddings) and push the cached gradient through it; the
+     resulting parameter gradients leave through an autograd node, so DDP sees an ordinary backward.
 Step 3 is the chain rule applied one mini-batch at a time: the parameter gradient equals the
 plain loss's, up to float summation order. `CachedLossMixin` turns a loss with
 `compute_loss_from_embeddings` into its cached twin; wrappers (Matryoshka) pass their own loss_fn.
-Mirrors Gao et al. 2021 (GradCache) as in ST's Cached*Loss (RandContext, backward hook).
+Mirrors Gao et al. 2021 (GradCache) as in ST's Cached*Loss (RandContext; ST uses a backward hook).
 Not included: the progress bar; the loss is computed on the whole (B, C) score matrix at once
 (ST additionally chunks it by anchor mini-batch).
 """
@@ -82,8 +83,14 @@ def grad_cache(model, sentence_features: list[dict], loss_fn, mini_batch_size: i
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
     grads = [torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads)]
 
-    # Step 3: a graph-free copy of the value whose backward replays the encoder mini-batch by mini-batch.
+    # Step 3: a node whose backward replays the encoder mini-batch by mini-batch and hands autograd the
+    # parameter gradients, so they accumulate (and DDP's hooks fire) as for any other loss.
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:  # a frozen encoder: nothing to replay
+        return loss.detach()
+
     def replay(grad_output):
+        totals = [None] * len(params)
         with torch.enable_grad():
             for features, col_states, grad in zip(sentence_features, states, grads):
                 b = 0
@@ -91,12 +98,25 @@ def grad_cache(model, sentence_features: list[dict], loss_fn, mini_batch_size: i
                     with state:  # same dropout masks as in step 1
                         emb = model(mb)["sentence_embedding"]  # (m, D)
                     # chain rule: d loss / d theta = (d loss / d emb) . (d emb / d theta), scaled like the caller's loss
-                    emb.backward(grad[b : b + emb.shape[0]] * grad_output)
+                    parts = torch.autograd.grad(emb, params, grad[b : b + emb.shape[0]] * grad_output, allow_unused=True)
+                    totals = [t if g is None else g if t is None else t + g for t, g in zip(totals, parts)]
                     b += emb.shape[0]
+        return totals
 
-    out = loss.detach().requires_grad_()
-    out.register_hook(replay)
-    return out
+    return _Replay.apply(loss.detach(), replay, *params)
+
+
+class _Replay(torch.autograd.Function):
+    """Forward: the loss value, computed already. Backward: `replay`'s parameter gradients."""
+
+    @staticmethod
+    def forward(ctx, value, replay, *params):
+        ctx.replay = replay
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return None, None, *ctx.replay(grad_output)
 
 
 class CachedLossMixin:

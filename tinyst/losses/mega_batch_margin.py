@@ -77,9 +77,6 @@ class MegaBatchMarginLoss(EmbeddingLoss):
             return super().forward(sentence_features, labels)
         self.check_inputs(sentence_features, labels)
         anchor, positive = sentence_features
-        if batch_rows(anchor) != batch_rows(positive):
-            raise ValueError(f"MegaBatchMarginLoss expects both text columns to hold the same number of rows, "
-                             f"got {[batch_rows(anchor), batch_rows(positive)]}")
         B, m = batch_rows(positive), self.mini_batch_size
         was_training = self.model.training
         with torch.no_grad():
