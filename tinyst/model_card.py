@@ -82,7 +82,9 @@ class SentenceTransformerModelCardData:
         """Called by every evaluator: keep its latest metrics, put its primary one in the training log."""
         primary = getattr(evaluator, "primary_metric", None)
         self.eval_results[evaluator] = (primary, dict(metrics))
-        subs = getattr(evaluator, "evaluators", None)  # SequentialEvaluator: its members' primary metrics
+        from tinyst.evaluation import SequentialEvaluator
+
+        subs = evaluator.evaluators if isinstance(evaluator, SequentialEvaluator) else None  # members' primaries
         keys = [getattr(e, "primary_metric", None) for e in subs] if subs else [primary]
         if primary:
             self.log_row(epoch, step, {k: v for k, v in metrics.items() if k in keys})
