@@ -535,3 +535,26 @@ def test_contrastive_tension_copy_is_independent(zoo):
     assert not own & {id(p) for p in loss.model1.parameters()}
     assert loss.logit_scale.item() == pytest.approx(torch.tensor(10.0).log().item())
     assert len(list(loss.parameters())) == 2 * len(own) + 1
+
+
+def test_cached_replays_autocast(zoo, sick_triplets):
+    """Under bf16 autocast (the trainer's AMP) the replay, which runs during backward outside the autocast
+    block, re-enters step 1's autocast: every encoder pass runs under bf16 autocast, and the result matches the plain loss
+    under the same autocast to bf16 accuracy (the plain graph sums weight gradients in bf16, GradCache in fp32)."""
+    model = zoo("bert")[1]
+    cols = columns(sick_triplets, 8, start=290)
+    seen = []  # the autocast dtype in force at each encoder pass (None: autocast off)
+    hook = model[0].register_forward_hook(
+        lambda *_: seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None))
+    out = []
+    try:
+        for loss in (MultipleNegativesRankingLoss(model), CachedMultipleNegativesRankingLoss(model, mini_batch_size=3)):
+            model.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                value = loss([model.tokenize(c) for c in cols])
+            value.backward()
+            out.append((value.item(), grads(model)))
+    finally:
+        hook.remove()
+    assert seen == [torch.bfloat16] * (3 + 2 * 3 * 3)  # plain: 3 columns; cached: 3 x 3 mini-batches, twice
+    assert out[1][0] == pytest.approx(out[0][0], rel=1e-2) and grad_rel(out[1][1], out[0][1]) <= 3e-2

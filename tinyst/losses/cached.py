@@ -88,6 +88,10 @@ def grad_cache(model, sentence_features: list[dict], loss_fn, mini_batch_size: i
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:  # a frozen encoder: nothing to replay
         return loss.detach()
+    # subtle: backward runs outside the caller's autocast block, so step 1's precision is replayed explicitly
+    device_type = device_of(sentence_features[0]).type
+    amp = torch.autocast(device_type, dtype=torch.get_autocast_dtype(device_type),
+                         enabled=torch.is_autocast_enabled(device_type))
 
     def replay(grad_output):
         totals = [None] * len(params)
@@ -95,7 +99,7 @@ def grad_cache(model, sentence_features: list[dict], loss_fn, mini_batch_size: i
             for features, col_states, grad in zip(sentence_features, states, grads):
                 b = 0
                 for mb, state in zip(split(features, mini_batch_size), col_states):
-                    with state:  # same dropout masks as in step 1
+                    with state, amp:  # same dropout masks and precision as in step 1
                         emb = model(mb)["sentence_embedding"]  # (m, D)
                     # chain rule: d loss / d theta = (d loss / d emb) . (d emb / d theta), scaled like the caller's loss
                     parts = torch.autograd.grad(emb, params, grad[b : b + emb.shape[0]] * grad_output, allow_unused=True)
