@@ -558,3 +558,14 @@ def test_cached_replays_autocast(zoo, sick_triplets):
         hook.remove()
     assert seen == [torch.bfloat16] * (3 + 2 * 3 * 3)  # plain: 3 columns; cached: 3 x 3 mini-batches, twice
     assert out[1][0] == pytest.approx(out[0][0], rel=1e-2) and grad_rel(out[1][1], out[0][1]) <= 3e-2
+
+
+def test_gist_guide_runs_in_eval_mode(zoo, sick_triplets):
+    """The guide embeds without dropout even when the loss (and so the guide) is in train mode, and keeps its mode."""
+    model = zoo("bert")[1]
+    guide = zoo("bert-drop")[1].train()
+    loss = GISTEmbedLoss(model, guide)
+    features = [model.tokenize(c) for c in columns(sick_triplets, 6, start=300)]
+    first, second = (loss.loss_context(features)["guide_embeddings"] for _ in range(2))
+    assert all(torch.equal(a, b) for a, b in zip(first, second)) and guide.training
+    guide.eval()

@@ -17,8 +17,9 @@ Inputs
 
 Shapes: embeddings[k] (B, D); scores (B, 3B) or (B, 4B); guide embeddings (B, D_guide).
 Batch-size sensitive: yes (in-batch negatives).
-The guide runs without gradient. If its vocabulary differs from the model's, or its
-    max_seq_length is shorter, the texts are decoded from the model's token ids and re-tokenized.
+The guide runs without gradient and in eval mode (ST leaves its mode as it is). If its vocabulary
+    differs from the model's, or its max_seq_length is shorter, the texts are decoded from the
+    model's token ids and re-tokenized.
 gather_across_devices: all columns gathered with gradient (anchors too, for the A-A block), so DDP
     gives the exact union-batch gradient; targets shift by rank * B.
 Recommended sampler: NO_DUPLICATES.
@@ -77,9 +78,14 @@ class GISTEmbedLoss(EmbeddingLoss):
         return self.compute_loss_from_embeddings(embeddings, labels, **self.loss_context(sentence_features))
 
     def loss_context(self, sentence_features) -> dict:
-        """The guide's embeddings of every column (no gradient; in mini-batches for the cached twin)."""
+        """The guide's embeddings of every column (no gradient, no dropout; in mini-batches for the cached twin)."""
         size = getattr(self, "mini_batch_size", None)
-        return {"guide_embeddings": [embed_no_grad(self.guide, f, size) for f in self.guide_features(sentence_features)]}
+        was_training = self.guide.training
+        self.guide.eval()  # subtle: a trainer's loss.train() reaches the guide too; a judge should not be noisy
+        try:
+            return {"guide_embeddings": [embed_no_grad(self.guide, f, size) for f in self.guide_features(sentence_features)]}
+        finally:
+            self.guide.train(was_training)
 
     def guide_features(self, sentence_features) -> list[dict]:
         if not self.must_retokenize:
