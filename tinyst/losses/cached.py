@@ -102,7 +102,8 @@ def grad_cache(model, sentence_features: list[dict], loss_fn, mini_batch_size: i
                     with state, amp:  # same dropout masks and precision as in step 1
                         emb = model(mb)["sentence_embedding"]  # (m, D)
                     # chain rule: d loss / d theta = (d loss / d emb) . (d emb / d theta), scaled like the caller's loss
-                    parts = torch.autograd.grad(emb, params, grad[b : b + emb.shape[0]] * grad_output, allow_unused=True)
+                    upstream = grad[b : b + emb.shape[0]] * grad_output  # (m, D)
+                    parts = torch.autograd.grad(emb, params, upstream, allow_unused=True)
                     totals = [t if g is None else g if t is None else t + g for t, g in zip(totals, parts)]
                     b += emb.shape[0]
         return totals
@@ -128,7 +129,8 @@ class CachedLossMixin:
 
     def set_mini_batch_size(self, mini_batch_size: int, show_progress_bar: bool) -> None:
         if not isinstance(mini_batch_size, int) or isinstance(mini_batch_size, bool) or mini_batch_size < 1:
-            raise ValueError(f"{type(self).__name__} expects mini_batch_size to be a positive int, got {mini_batch_size!r}")
+            raise ValueError(f"{type(self).__name__} expects mini_batch_size to be a positive int, "
+                             f"got {mini_batch_size!r}")
         if show_progress_bar:
             warnings.warn(f"{type(self).__name__}: tinyst has no progress bar; show_progress_bar is ignored")
         self.mini_batch_size = mini_batch_size

@@ -83,7 +83,8 @@ class GISTEmbedLoss(EmbeddingLoss):
         was_training = self.guide.training
         self.guide.eval()  # subtle: a trainer's loss.train() reaches the guide too; a judge should not be noisy
         try:
-            return {"guide_embeddings": [embed_no_grad(self.guide, f, size) for f in self.guide_features(sentence_features)]}
+            features = self.guide_features(sentence_features)
+            return {"guide_embeddings": [embed_no_grad(self.guide, f, size) for f in features]}
         finally:
             self.guide.train(was_training)
 
@@ -112,8 +113,9 @@ class GISTEmbedLoss(EmbeddingLoss):
         guide_ap = cos_sim(guide_cols[0][local], guide_cols[1])  # (B, W*B)
         bar = guide_ap.diagonal(offset).unsqueeze(1)  # (B, 1)
         bar = bar - self.margin if self.margin_strategy == "absolute" else bar * (1 - self.margin)
-        own = torch.zeros_like(guide_ap, dtype=torch.bool)
-        own[torch.arange(B), torch.arange(offset, offset + B)] = True  # (B, W*B) the true pairs: never dropped
+        own = torch.zeros_like(guide_ap, dtype=torch.bool)  # (B, W*B) the true pairs: never dropped
+        rows = torch.arange(B, device=own.device)
+        own[rows, rows + offset] = True
 
         def block(row_col, cand_col, protect=None):
             scores = cos_sim(model_cols[row_col][local], model_cols[cand_col])  # (B, W*B)

@@ -34,7 +34,8 @@ from tinyst.losses.mega_batch_margin import MegaBatchMarginLoss
 def shrink(e: torch.Tensor, dim: int) -> torch.Tensor:
     """(B, D) -> (B, dim): the first `dim` coordinates, L2-normalised again."""
     if dim > e.shape[-1]:
-        raise ValueError(f"MatryoshkaLoss: dimension {dim} in matryoshka_dims is larger than the embeddings' {e.shape[-1]}")
+        raise ValueError(f"MatryoshkaLoss: dimension {dim} in matryoshka_dims is larger than "
+                         f"the embeddings' {e.shape[-1]}")
     return F.normalize(e[..., :dim], p=2, dim=-1)
 
 
@@ -56,7 +57,8 @@ class MatryoshkaLoss(EmbeddingLoss):
                              "or calls backward itself (use MegaBatchMarginLoss(use_mini_batched_version=False))")
         dims = list(matryoshka_dims)
         if not dims or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in dims):
-            raise ValueError(f"MatryoshkaLoss expects matryoshka_dims as a non-empty list of positive ints, got {matryoshka_dims!r}")
+            raise ValueError(f"MatryoshkaLoss expects matryoshka_dims as a non-empty list of positive ints, "
+                             f"got {matryoshka_dims!r}")
         weights = [1] * len(dims) if matryoshka_weights is None else list(matryoshka_weights)
         if len(weights) != len(dims):
             raise ValueError(f"MatryoshkaLoss got {len(weights)} matryoshka_weights for {len(dims)} matryoshka_dims")
@@ -64,7 +66,8 @@ class MatryoshkaLoss(EmbeddingLoss):
             raise ValueError(f"MatryoshkaLoss expects n_dims_per_step as an int (-1 = all), got {n_dims_per_step!r}")
         self.loss = loss
         # largest first, as ST (and tuples, as ST stores them: the model card shows them so)
-        self.matryoshka_dims, self.matryoshka_weights = zip(*sorted(zip(dims, weights), key=lambda x: x[0], reverse=True))
+        pairs = sorted(zip(dims, weights), key=lambda x: x[0], reverse=True)
+        self.matryoshka_dims, self.matryoshka_weights = zip(*pairs)
         self.n_dims_per_step = n_dims_per_step
         self.n_inputs, self.label = loss.n_inputs, loss.label
 

@@ -58,7 +58,8 @@ class MegaBatchMarginLoss(EmbeddingLoss):
                  use_mini_batched_version: bool = True, mini_batch_size: int = 50):
         super().__init__(model)
         if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-            raise ValueError(f"MegaBatchMarginLoss expects mini_batch_size to be a positive int, got {mini_batch_size!r}")
+            raise ValueError(f"MegaBatchMarginLoss expects mini_batch_size to be a positive int, "
+                             f"got {mini_batch_size!r}")
         self.positive_margin, self.negative_margin = positive_margin, negative_margin
         self.use_mini_batched_version = use_mini_batched_version
         self.mini_batch_size = mini_batch_size
@@ -89,7 +90,8 @@ class MegaBatchMarginLoss(EmbeddingLoss):
             a = self.model({k: v[rows] for k, v in anchor.items()})["sentence_embedding"]  # (m, D)
             with torch.no_grad():
                 scores = cos_sim(a, all_positives)  # (m, B)
-                scores[torch.arange(a.shape[0]), torch.arange(b, b + a.shape[0])] -= 2  # not its own positive
+                rows = torch.arange(a.shape[0], device=scores.device)
+                scores[rows, rows + b] -= 2  # not its own positive
                 hardest = scores.argmax(dim=1)  # (m,) row index of each anchor's hardest negative
             p = self.model({k: v[rows] for k, v in positive.items()})["sentence_embedding"]  # (m, D)
             n = self.model({k: v[hardest] for k, v in positive.items()})["sentence_embedding"]  # (m, D)
