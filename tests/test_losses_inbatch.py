@@ -184,13 +184,19 @@ def test_mnrl_parity(zoo, name, data, stsb, sick_triplets, msrp_pairs):
             [st_model], [ts_model], cols)
 
 
+def two_negatives(rows, n, start):
+    """(anchor, positive, negative, another row's negative) columns."""
+    cols = columns(rows, n, start=start)
+    return cols + [cols[2][1:] + cols[2][:1]]
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_cmnrl_parity(zoo, name, sick_triplets):
-    """CachedMNRL (mini_batch_size 5, B 12: a short last mini-batch) equals ST's CachedMNRL."""
+    """CachedMNRL (mini_batch_size 5, B 12: a short last mini-batch; two negative columns) equals ST's CachedMNRL."""
     st_model, ts_model = zoo(name)
     compare(stl.CachedMultipleNegativesRankingLoss(st_model, mini_batch_size=5),
             CachedMultipleNegativesRankingLoss(ts_model, mini_batch_size=5), [st_model], [ts_model],
-            columns(sick_triplets, 12, start=50))
+            two_negatives(sick_triplets, 12, start=50))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -239,12 +245,13 @@ def test_gist_parity_fp32(zoo, name, sick_triplets):
 
 
 @pytest.mark.parametrize("name", ["bert", pytest.param("l3", marks=SLOW)])
-def test_cached_gist_parity(zoo, name, sick_triplets):
-    """CachedGISTEmbedLoss (mini_batch_size 5, re-tokenizing guide) equals ST's CachedGISTEmbedLoss (fp64)."""
+@pytest.mark.parametrize("negatives", [1, 2])
+def test_cached_gist_parity(zoo, name, negatives, sick_triplets):
+    """CachedGISTEmbedLoss (mini_batch_size 5, re-tokenizing guide, 1 or 2 negative columns) equals ST's (fp64)."""
     (st_model, ts_model), (st_guide, ts_guide) = zoo(name, torch.float64), zoo("mpnet", torch.float64)
+    cols = columns(sick_triplets, 12, start=110) if negatives == 1 else two_negatives(sick_triplets, 12, 110)
     compare(stl.CachedGISTEmbedLoss(st_model, st_guide, mini_batch_size=5),
-            CachedGISTEmbedLoss(ts_model, ts_guide, mini_batch_size=5), [st_model], [ts_model],
-            columns(sick_triplets, 12, start=110))
+            CachedGISTEmbedLoss(ts_model, ts_guide, mini_batch_size=5), [st_model], [ts_model], cols)
 
 
 @pytest.mark.parametrize("name", ["bert", pytest.param("l3-nodrop", marks=SLOW)])

@@ -7,11 +7,11 @@ anchor, cross-entropy over scaled similarities with the answer on the diagonal:
     loss = mean_i  -log( exp(s * sim(a_i, p_i)) / sum_j exp(s * sim(a_i, c_j)) ),  c = [p; n_1; ...; n_k]
 
 Inputs
-    | texts                                         | labels |
-    |-----------------------------------------------|--------|
-    | (anchor, positive)                            | none   |
-    | (anchor, positive, negative)                  | none   |
-    | (anchor, positive, negative_1, ..., negative_k)| none  |
+    | texts                                           | labels |
+    |-------------------------------------------------|--------|
+    | (anchor, positive)                              | none   |
+    | (anchor, positive, negative)                    | none   |
+    | (anchor, positive, negative_1, ..., negative_k) | none   |
 
 Shapes: embeddings[k] is (B, D) for text column k; scores (B, C) with C = B * (1 + k).
 Batch-size sensitive: yes. More rows, more negatives. Gradient accumulation does NOT add negatives;
