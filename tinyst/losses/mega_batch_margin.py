@@ -90,8 +90,8 @@ class MegaBatchMarginLoss(EmbeddingLoss):
             a = self.model({k: v[rows] for k, v in anchor.items()})["sentence_embedding"]  # (m, D)
             with torch.no_grad():
                 scores = cos_sim(a, all_positives)  # (m, B)
-                rows = torch.arange(a.shape[0], device=scores.device)
-                scores[rows, rows + b] -= 2  # not its own positive
+                own = torch.arange(a.shape[0], device=scores.device)
+                scores[own, own + b] -= 2  # not its own positive
                 hardest = scores.argmax(dim=1)  # (m,) row index of each anchor's hardest negative
             p = self.model({k: v[rows] for k, v in positive.items()})["sentence_embedding"]  # (m, D)
             n = self.model({k: v[hardest] for k, v in positive.items()})["sentence_embedding"]  # (m, D)
