@@ -3,7 +3,9 @@
 Layout (mirrors HF Trainer + ST 3.4): the model files, `optimizer.pt`, `scheduler.pt`, `scaler.pt`,
 `rng_state.pth` (`rng_state_{rank}.pth` under DDP), `trainer_state.json` (log history, best metric,
 epoch and batches consumed in it), `training_args.json`. Everything is written into a temporary
-folder that is renamed into place, so a kill mid-write leaves the previous checkpoint intact.
+folder that is renamed into place, so a kill mid-write leaves the previous checkpoint intact; folders
+are also renamed aside before deletion, and hidden leftovers of a killed run are removed on the next
+save or resume. Only folders with `trainer_state.json` (written last) count as checkpoints.
 All `.pt` files hold only tensors and plain Python values and load with `weights_only=True`.
 Not included: `training_args.bin` (a pickle; tinyst writes JSON instead), sharded optimizer states.
 """
@@ -54,6 +56,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, scaler, state: di
         torch.save(rng_state(), side / rng_name)
         distributed.barrier()
     if distributed.is_main():
+        remove_stale(folder.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
         model.save(tmp, create_model_card=False)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
@@ -68,9 +71,10 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, scaler, state: di
             torch.save(rng_state(), tmp / rng_name)
         (tmp / "training_args.json").write_text(json.dumps(args_dict, indent=2, default=str))
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))  # written last: marks the folder complete
-        if folder.exists():
-            shutil.rmtree(folder)
+        old = _hide(folder) if folder.exists() else None  # subtle: a kill mid-rmtree could leave a "complete" husk
         os.replace(tmp, folder)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
     distributed.barrier()
     return folder
 
@@ -93,19 +97,26 @@ def load_training_state(folder: Path, optimizer, scheduler, scaler) -> dict:
     """Restore optimizer, scheduler, scaler and RNG; returns the loss-owned parameters."""
     folder = Path(folder)
 
-    def load(name):
+    if distributed.is_main() and not STALE.match(folder.name):  # (a hidden folder named by hand is kept)
+        remove_stale(folder.parent)
+
+    def load(name, into=None):
         try:
-            return torch.load(folder / name, map_location="cpu", weights_only=True)
+            obj = torch.load(folder / name, map_location="cpu", weights_only=True)  # never unpickles code
         except FileNotFoundError:
             raise FileNotFoundError(f"checkpoint {folder} has no {name}") from None
-        except Exception as e:
-            raise ValueError(f"checkpoint file {folder / name} is corrupt: {e}") from None
+        except Exception as e:  # truncated zip, foreign pickle globals, ...: all mean "not ours / broken"
+            raise ValueError(f"checkpoint file {folder / name} is corrupt or unsafe: {e}") from None
+        try:
+            return into(obj) if into else obj
+        except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+            raise ValueError(f"checkpoint file {folder / name} does not fit this training run: {e!r}") from None
 
-    optimizer.load_state_dict(load("optimizer.pt"))
-    scheduler.load_state_dict(load("scheduler.pt"))
-    scaler.load_state_dict(load("scaler.pt"))
+    load("optimizer.pt", optimizer.load_state_dict)
+    load("scheduler.pt", scheduler.load_state_dict)
+    load("scaler.pt", scaler.load_state_dict)
     rank_file = f"rng_state_{distributed.rank()}.pth"
-    set_rng_state(load(rank_file if (folder / rank_file).exists() else "rng_state.pth"))
+    load(rank_file if (folder / rank_file).exists() else "rng_state.pth", set_rng_state)
     return load("loss_params.pt")
 
 
@@ -128,4 +139,25 @@ def rotate_checkpoints(output_dir: Path, limit, keep=None) -> None:
     removable = [p for p in ckpts if p.resolve() != keep]
     excess = len(ckpts) - limit
     for p in removable[: max(0, excess)]:
-        shutil.rmtree(p, ignore_errors=True)
+        shutil.rmtree(_hide(p), ignore_errors=True)  # renamed first: never listed while half deleted
+
+
+STALE = re.compile(r"\.+checkpoint-\d+\.(tmp|old|del)-")  # our hidden temp names (nested ones from model.save too)
+
+
+def _hide(folder: Path) -> Path:
+    """Atomically rename `folder` to a hidden name that list_checkpoints ignores; returns the new path."""
+    hidden = folder.parent / f".{folder.name}.del-{os.getpid()}"
+    if hidden.exists():
+        shutil.rmtree(hidden)
+    os.replace(folder, hidden)
+    return hidden
+
+
+def remove_stale(output_dir: Path) -> None:
+    """Delete hidden temp/old folders a killed run left in output_dir (never a listed checkpoint).
+    Assumes one training run per output_dir, as HF's Trainer does."""
+    if Path(output_dir).is_dir():
+        for p in Path(output_dir).iterdir():
+            if STALE.match(p.name):
+                shutil.rmtree(p, ignore_errors=True)
