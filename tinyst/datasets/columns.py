@@ -48,6 +48,13 @@ def warn_column_order(column_names) -> bool:
     return False
 
 
+def loss_inner(loss):
+    """The innermost loss under wrappers (`.loss`) such as MatryoshkaLoss."""
+    while hasattr(getattr(loss, "loss", None), "forward"):
+        loss = loss.loss
+    return loss
+
+
 def loss_requirements(loss) -> tuple:
     """(name, n_inputs, label kind) read from the loss, through wrappers (`.loss`) such as MatryoshkaLoss."""
     inner, name = loss, type(loss).__name__
@@ -110,6 +117,22 @@ def check_dataset_for_loss(ds, loss, name=None) -> None:
         raise ValueError(f"{lname} expects one number per row as label, but {what} holds {t}")
     if kind == "int" and not (pa.types.is_integer(t) or pa.types.is_boolean(t)):
         raise ValueError(f"{lname} expects integer class labels, but {what} holds {t} (cast it to int)")
+    is_list = pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+    values = pc.list_flatten(label) if is_list else label
+    if pa.types.is_floating(values.type):
+        bad = pc.invert(pc.is_finite(values))
+        n_bad = pc.sum(bad).as_py() or 0
+        if n_bad:  # subtle: found now, not as a NaN loss thousands of steps into training
+            first = pc.index(bad, True).as_py()
+            row = pc.list_parent_indices(label)[first].as_py() if is_list else first
+            raise ValueError(f"{what} holds {n_bad} NaN or infinite value(s), the first at row {row}; "
+                             f"{lname} needs finite numbers")
+    n_classes = getattr(loss_inner(loss), "num_labels", None)  # SoftmaxLoss: classes 0 .. num_labels - 1
+    if kind == "int" and isinstance(n_classes, int) and len(label):
+        lo_v, hi_v = pc.min_max(label).values()
+        if lo_v.as_py() < 0 or hi_v.as_py() >= n_classes:
+            raise ValueError(f"{lname} has num_labels={n_classes}, so labels must be in [0, {n_classes}), but {what} "
+                             f"holds values from {lo_v.as_py()} to {hi_v.as_py()}")
     if kind == "binary":
         bad = [v for v in pc.unique(label).to_pylist() if v not in (0, 1)]
         if bad:
