@@ -46,7 +46,8 @@ def load_modules(folder: Path, cache_dir=None) -> list:
     modules = []
     for entry in sorted(entries, key=lambda e: e.get("idx", 0)):
         kind = str(entry.get("type", "")).rsplit(".", 1)[-1]
-        if kind not in MODULE_TYPES:
+        # subtle: ST imports any other class from the folder's own code; tinyst only maps ST's built-ins
+        if kind not in MODULE_TYPES or not str(entry.get("type")).startswith("sentence_transformers."):
             raise ValueError(f"{folder}/modules.json: unsupported module type {entry.get('type')!r}; "
                              f"tinyst knows {sorted(MODULE_TYPES)} and never imports code from a model folder")
         sub = (folder / entry.get("path", "")).resolve()
@@ -60,7 +61,20 @@ def load_modules(folder: Path, cache_dir=None) -> list:
             if not sub.is_dir():
                 raise FileNotFoundError(f"module folder {sub} named in modules.json does not exist")
             modules.append(MODULE_TYPES[kind].load(sub))
+    check_dimensions(modules, f"{folder}/modules.json")
     return modules
+
+
+def check_dimensions(modules: list, where: str) -> None:
+    """Each module's input size must be the previous module's output size (else a crash mid-encode)."""
+    dim = None
+    for m in modules:
+        need = getattr(m, "word_embedding_dimension", getattr(m, "in_features", None))
+        if dim is not None and need is not None and need != dim:
+            raise ValueError(f"{where}: {type(m).__name__} expects inputs of size {need}, "
+                             f"but the module before it outputs {dim}")
+        get = getattr(m, "get_word_embedding_dimension", getattr(m, "get_sentence_embedding_dimension", None))
+        dim = get() if get else dim
 
 
 class SentenceTransformer(nn.Sequential):

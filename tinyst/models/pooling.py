@@ -4,14 +4,14 @@ Mirrors `sentence_transformers.models.{Pooling, Normalize, Dense}` v3.4, includi
 config files (1_Pooling/config.json, 2_Dense/config.json + model.safetensors, empty 2_Normalize/).
 Not included: WeightedLayerPooling, LSTM/CNN modules, StaticEmbedding, Router.
 """
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
-from tinyst.models.weights import read_json, save_safetensors, write_json
+from tinyst.models.weights import read_json, read_state_dict, save_safetensors, write_json
 
 MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")  # ST's concatenation order
 FLAGS = {
@@ -84,7 +84,10 @@ class Pooling(nn.Module):
         cfg = read_json(Path(folder) / "config.json")
         if "word_embedding_dimension" not in cfg:
             raise ValueError(f"{folder}/config.json has no word_embedding_dimension")
-        return cls(**cfg)
+        try:
+            return cls(**cfg)
+        except ValueError as e:
+            raise ValueError(f"{folder}/config.json: {e}") from None
 
     def __repr__(self) -> str:
         return f"Pooling({'+'.join(self.modes)}, dim={self.get_sentence_embedding_dimension()})"
@@ -140,14 +143,15 @@ class Dense(nn.Module):
     def load(cls, folder):
         folder = Path(folder)
         cfg = read_json(folder / "config.json")
+        if not {"in_features", "out_features"} <= set(cfg):
+            raise ValueError(f"{folder}/config.json: Dense needs in_features and out_features, got keys {sorted(cfg)}")
+        unknown = set(cfg) - {"in_features", "out_features", "bias", "activation_function"}
+        if unknown:  # e.g. newer ST versions' extra keys: ignored, but said
+            warnings.warn(f"{folder}/config.json: ignoring unknown Dense option(s) {sorted(unknown)}")
+            cfg = {k: v for k, v in cfg.items() if k not in unknown}
         cfg["activation_function"] = activation_from_name(cfg.get("activation_function"))
         model = cls(**cfg)
-        if (folder / "model.safetensors").is_file():
-            state = load_file(str(folder / "model.safetensors"))
-        elif (folder / "pytorch_model.bin").is_file():
-            state = torch.load(str(folder / "pytorch_model.bin"), map_location="cpu", weights_only=True)
-        else:
-            raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {folder}")
+        state = read_state_dict(folder)  # safetensors, or a .bin through weights_only=True; errors name the file
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:

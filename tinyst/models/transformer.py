@@ -55,7 +55,10 @@ class Transformer(nn.Module):
             tok_file = folder / "tokenizer.json"
             if not tok_file.is_file():
                 raise FileNotFoundError(f"missing {tok_file}: tinyst needs a fast-tokenizer file")
-            tokenizer = Tokenizer.from_file(str(tok_file))
+            try:
+                tokenizer = Tokenizer.from_file(str(tok_file))
+            except Exception as e:  # the Rust side raises a bare Exception
+                raise ValueError(f"{tok_file} is not a valid tokenizers file: {e}") from None
             for name in TOKENIZER_EXTRAS:
                 if (folder / name).is_file():
                     self.tokenizer_files[name] = (folder / name).read_bytes()
@@ -79,7 +82,11 @@ class Transformer(nn.Module):
                 f"{self.auto_model.config.vocab_size} rows: token ids would fall outside it"
             )
         self.tokenizer = tokenizer
-        self.max_seq_length = max_seq_length or self._default_max_seq_length()
+        try:
+            self.max_seq_length = max_seq_length or self._default_max_seq_length()
+        except ValueError as e:
+            where = f" (from {model_name_or_path}/sentence_bert_config.json)" if model_name_or_path else ""
+            raise ValueError(f"{e}{where}") from None
 
     @property
     def max_positions(self) -> int:
@@ -139,7 +146,19 @@ class Transformer(nn.Module):
             features["token_type_ids"] = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)  # (B, T)
         return features
 
+    def check_ids(self, input_ids: torch.Tensor) -> None:
+        """Ids outside the embedding table or more tokens than positions: a clear error, not an index crash
+        (on CUDA, a device-side assert that kills the process)."""
+        T, n = input_ids.shape[-1], self.auto_model.config.vocab_size
+        if T > self.max_positions:
+            raise ValueError(f"input_ids has {T} tokens but the model has {self.max_positions} position embeddings; "
+                             f"tokenize with truncation (max_seq_length={self.max_seq_length})")
+        if input_ids.numel() and bool((input_ids.min() < 0) | (input_ids.max() >= n)):
+            raise ValueError(f"input_ids holds ids from {input_ids.min().item()} to {input_ids.max().item()}, "
+                             f"outside the embedding table [0, {n})")
+
     def forward(self, features: dict) -> dict:
+        self.check_ids(features["input_ids"])
         tokens, states = self.auto_model(
             features["input_ids"], features["attention_mask"], features.get("token_type_ids"), self.output_hidden_states
         )
