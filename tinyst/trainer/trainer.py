@@ -160,12 +160,15 @@ class SentenceTransformerTrainer:
         self.scaler.unscale_(self.optimizer)
         max_norm = self.args.max_grad_norm if self.args.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.router.parameters(), max_norm)
-        if not torch.isfinite(loss) and not self.scaler.is_enabled():
+        bad = None  # subtle: a finite loss can still back-propagate NaN (e.g. sqrt at 0); the fp16 scaler handles both
+        if not self.scaler.is_enabled() and not bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
+            bad = f"loss is {loss.item()}" if not torch.isfinite(loss) else f"gradient norm is {grad_norm.item()}"
+        if bad:
             if self.args.nan_loss == "raise":
-                raise FloatingPointError(f"loss is {loss.item()} at step {self.state['global_step'] + 1} "
+                raise FloatingPointError(f"{bad} at step {self.state['global_step'] + 1} "
                                          f"(epoch {self.state['epoch_index']}, batch {self.state['batches_in_epoch']} "
                                          f"of dataset {micro_batches[-1][0]!r}); set nan_loss='skip' to skip such steps")
-            warnings.warn(f"skipping optimizer step {self.state['global_step'] + 1}: loss is {loss.item()}")
+            warnings.warn(f"skipping optimizer step {self.state['global_step'] + 1}: {bad}")
             self.optimizer.zero_grad(set_to_none=True)
         else:
             self.scaler.step(self.optimizer)  # with fp16 the scaler skips steps whose gradients overflowed
