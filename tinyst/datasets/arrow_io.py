@@ -33,6 +33,9 @@ def column_array(name: str, values) -> pa.Array:
 def table_from_columns(columns: dict) -> pa.Table:
     if not isinstance(columns, dict):
         raise TypeError(f"expected a dict of columns, got {type(columns).__name__}")
+    for k, v in columns.items():  # subtle: HF splits a bare str into characters; a column is a sequence of values
+        if isinstance(v, (str, bytes, dict)) or not hasattr(v, "__len__"):
+            raise TypeError(f"column {k!r} must be a list of values (one per row), got {type(v).__name__} {v!r:.40}")
     lengths = {k: len(v) for k, v in columns.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"columns have different lengths: {lengths}")

@@ -101,7 +101,9 @@ def check_dataset_for_loss(ds, loss, name=None) -> None:
             raise ValueError(f"text column {col!r} of {where} holds {t} values (e.g. {sample!r}), not strings; "
                              f"{lname} embeds every non-label column, so convert or remove it")
         if table.column(col).null_count:
-            raise ValueError(f"text column {col!r} of {where} has {table.column(col).null_count} missing (None) cells")
+            first = pc.index(pc.is_null(table.column(col)), True).as_py()
+            raise ValueError(f"text column {col!r} of {where} has {table.column(col).null_count} missing (None) "
+                             f"cells, the first at row {first}")
     if kind is None:
         if labels:
             warnings.warn(f"{lname} takes no label; column {labels[0]!r} of {where} will be ignored", stacklevel=2)
@@ -112,7 +114,8 @@ def check_dataset_for_loss(ds, loss, name=None) -> None:
     label = table.column(labels[0])
     t, what = label.type, f"label column {labels[0]!r} of {where}"
     if label.null_count:
-        raise ValueError(f"{what} has {label.null_count} missing (None) values")
+        first = pc.index(pc.is_null(label), True).as_py()
+        raise ValueError(f"{what} has {label.null_count} missing (None) values, the first at row {first}")
     if kind in ("float", "binary") and not _is_number(t):
         raise ValueError(f"{lname} expects one number per row as label, but {what} holds {t}")
     if kind == "int" and not (pa.types.is_integer(t) or pa.types.is_boolean(t)):

@@ -129,13 +129,13 @@ class SentenceTransformerTrainer:
         raise ValueError(f"no loss for dataset {dataset_name!r}; the loss dict has keys {sorted(self.router.losses)}")
 
     def _check_datasets_against_losses(self) -> None:
-        for ds in (self.train_dataset, self.eval_dataset):
-            if ds is None:
-                continue
-            for name, part in self._named(ds):
-                if len(part) == 0:
-                    raise ValueError(f"dataset {name!r} is empty")
-                check_dataset_for_loss(part, self.router.losses[self._loss_name(name)], name=name)
+        for which, ds in (("train_dataset", self.train_dataset), ("eval_dataset", self.eval_dataset)):
+            for name, part in self._named(ds) if ds is not None else []:
+                loss = self.router.losses[self._loss_name(name)]
+                try:  # errors name the argument, and the dataset for dicts (not the internal "_default")
+                    check_dataset_for_loss(part, loss, name=None if name == "_default" else name)
+                except ValueError as e:
+                    raise ValueError(f"{which}: {e}") from None
 
     def loader(self, ds, batch_size: int, seed: int) -> BatchLoader:
         return BatchLoader(self._named(ds), self.collator, self.args, batch_size, seed)
