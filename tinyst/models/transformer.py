@@ -67,7 +67,10 @@ class Transformer(nn.Module):
                 sbert_cfg = read_json(sbert)
                 max_seq_length = max_seq_length or sbert_cfg.get("max_seq_length")
                 do_lower_case = do_lower_case or bool(sbert_cfg.get("do_lower_case", False))
-            self.auto_model = build_encoder(config)
+            try:
+                self.auto_model = build_encoder(config)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{folder / 'config.json'}: {e}") from None
             load_hub_state(self.auto_model, read_state_dict(folder), str(folder))
         elif config is None or tokenizer is None:
             raise ValueError("Transformer needs model_name_or_path, or both config= and tokenizer=")

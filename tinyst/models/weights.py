@@ -75,6 +75,10 @@ def load_hub_state(encoder: torch.nn.Module, state: dict, source: str) -> None:
                 f"{source}: tensor {key!r} has shape {tuple(value.shape)}, "
                 f"but the config gives {tuple(ours[name].shape)}"
             )
+        if ours[name].is_floating_point() and not value.is_floating_point():
+            raise ValueError(f"{source}: tensor {key!r} has dtype {value.dtype}, expected a floating-point tensor")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values (a corrupt or diverged checkpoint)")
         mapped[name] = value.float() if value.is_floating_point() else value
     if unexpected:
         raise ValueError(f"{source}: unexpected tensor(s) for a {model_type} model: {unexpected[:5]}")
