@@ -103,6 +103,8 @@ class SentenceTransformerTrainingArguments:
                 raise ValueError(f"{name} must be an int, got {getattr(self, name)!r}")
         if self.max_steps <= 0 and not self.num_train_epochs > 0:
             raise ValueError(f"num_train_epochs must be > 0 when max_steps is not set, got {self.num_train_epochs}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
         if not 0.0 <= self.warmup_ratio <= 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
         if self.fp16 and self.bf16:
@@ -127,10 +129,13 @@ class SentenceTransformerTrainingArguments:
             raise ValueError(f"load_best_model_at_end needs save_strategy == eval_strategy, got "
                              f"save_strategy={self.save_strategy!r} and eval_strategy={self.eval_strategy!r}")
         if self.eval_strategy == "steps" and self.save_strategy == "steps":
-            both_int = float(self.save_steps).is_integer() and float(self.eval_steps).is_integer()
-            if both_int and self.save_steps % self.eval_steps != 0:
-                raise ValueError(f"load_best_model_at_end needs save_steps ({self.save_steps}) to be a multiple of "
-                                 f"eval_steps ({self.eval_steps}), so every checkpoint has a metric")
+            save, ev = self.save_steps, self.eval_steps
+            if (save < 1) != (ev < 1):  # as HF: a fraction and a step count cannot be checked against each other
+                raise ValueError(f"load_best_model_at_end needs save_steps ({save}) and eval_steps ({ev}) both as "
+                                 f"step counts or both as fractions of training")
+            if round(save * 1_000_000) % round(ev * 1_000_000) != 0:
+                raise ValueError(f"load_best_model_at_end needs save_steps ({save}) to be a multiple of "
+                                 f"eval_steps ({ev}), so every checkpoint has a metric")
 
     def steps_from(self, value, total_steps: int) -> int:
         """An *_steps value: an int, or a float < 1 meaning that fraction of training (rounded up)."""
