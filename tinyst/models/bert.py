@@ -67,16 +67,16 @@ class SelfAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(D, D) for _ in range(4))
         self.dropout = cfg.attention_probs_dropout_prob
 
-    def forward(self, x, bias):
-        B, T, D = x.shape
-        H = self.n_head
-        q = self.q(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
-        k = self.k(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
-        v = self.v(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
+    def forward(self, x, bias, pack):
+        idx, B, T = pack
+        D, H = x.shape[-1], self.n_head
+        q = to_padded(self.q(x), idx, B, T).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
+        k = to_padded(self.k(x), idx, B, T).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
+        v = to_padded(self.v(x), idx, B, T).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
         # bias holds the padding mask (and MPNet's relative positions): added to q.k^T / sqrt(Dh)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=p)  # (B, H, T, Dh)
-        return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
+        return self.o(to_packed(y.transpose(1, 2).reshape(B, T, D), idx))  # (N, D)
 
 
 class Block(nn.Module):
@@ -93,10 +93,39 @@ class Block(nn.Module):
         self.act = ACTIVATIONS[cfg.hidden_act]
         self.drop = nn.Dropout(cfg.hidden_dropout_prob)
 
-    def forward(self, x, bias):
-        x = self.ln1(x + self.drop(self.attn(x, bias)))  # (B, T, D)
-        x = self.ln2(x + self.drop(self.fc2(self.act(self.fc1(x)))))  # (B, T, D)
+    def forward(self, x, bias, pack):
+        x = self.ln1(x + self.drop(self.attn(x, bias, pack)))  # (N, D)
+        x = self.ln2(x + self.drop(self.fc2(self.act(self.fc1(x)))))  # (N, D)
         return x
+
+
+class _SelectRows(torch.autograd.Function):
+    """x.index_select(0, idx) whose backward copies rows back (idx is unique), instead of torch's
+    generic scatter-add, which is several times slower on CPU."""
+
+    @staticmethod
+    def forward(ctx, x, idx):
+        ctx.save_for_backward(idx)
+        ctx.n_rows = x.shape[0]
+        return x.index_select(0, idx)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.n_rows, grad.shape[1]).index_copy_(0, idx, grad), None
+
+
+def to_packed(x: torch.Tensor, idx) -> torch.Tensor:
+    """(B, T, C) -> (N, C): keep only the real tokens (idx: their flat positions; None = no padding)."""
+    x = x.reshape(-1, x.shape[-1])  # (B*T, C)
+    return x if idx is None else _SelectRows.apply(x, idx)  # (N, C)
+
+
+def to_padded(x: torch.Tensor, idx, B: int, T: int) -> torch.Tensor:
+    """(N, C) -> (B, T, C) with zeros at padded positions, for attention (the inverse of to_packed)."""
+    if idx is None:
+        return x.view(B, T, -1)
+    return x.new_zeros(B * T, x.shape[-1]).index_copy_(0, idx, x).view(B, T, -1)  # (B, T, C)
 
 
 def padding_bias(attention_mask: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
@@ -124,15 +153,23 @@ class Encoder(nn.Module):
         if isinstance(m, nn.Embedding) and m.padding_idx is not None:
             nn.init.zeros_(m.weight[m.padding_idx])
 
-    def run_blocks(self, h, bias, output_hidden_states=False):
+    def run_blocks(self, h, bias, attention_mask, output_hidden_states=False):
+        """Run the blocks on packed tokens: linear layers never see padding, only attention does."""
+        B, T, _ = h.shape
+        mask = attention_mask.reshape(-1).bool()  # (B*T,)
+        idx = None if bool(mask.all()) else mask.nonzero().squeeze(1)  # (N,) positions of real tokens
+        pack = (idx, B, T)
+        x = to_packed(h, idx)  # (N, D)
         states = [h]
         for block in self.blocks:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                h = checkpoint(block, h, bias, use_reentrant=False)
+                x = checkpoint(block, x, bias, pack, use_reentrant=False)
             else:
-                h = block(h, bias)
-            states.append(h)
-        return (h, states) if output_hidden_states else (h, None)
+                x = block(x, bias, pack)
+            if output_hidden_states:
+                states.append(to_padded(x, idx, B, T))
+        # subtle: padded positions come out as zeros (HF leaves garbage there); every ST pooling masks them
+        return to_padded(x, idx, B, T), (states if output_hidden_states else None)
 
 
 class BertEmbeddings(nn.Module):
@@ -164,7 +201,7 @@ class BertModel(Encoder):
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False):
         h = self.emb(input_ids, token_type_ids)  # (B, T, D)
-        return self.run_blocks(h, padding_bias(attention_mask), output_hidden_states)
+        return self.run_blocks(h, padding_bias(attention_mask), attention_mask, output_hidden_states)
 
 
 # hub key (after prefix stripping) -> tinyst key; "{i}" is the layer index. Used in both directions.

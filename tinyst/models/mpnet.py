@@ -63,7 +63,7 @@ class MPNetModel(Encoder):
     def forward(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False):
         h = self.emb(input_ids)  # (B, T, D)
         bias = self.position_bias(input_ids.shape[1], input_ids.device) + padding_bias(attention_mask)  # (B, H, T, T)
-        return self.run_blocks(h, bias, output_hidden_states)
+        return self.run_blocks(h, bias, attention_mask, output_hidden_states)
 
 
 MPNET_KEYS = {
