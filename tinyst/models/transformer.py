@@ -8,6 +8,7 @@ Not included: model_args/tokenizer_args/config_args passthrough, ONNX/OpenVINO b
 slow (Python) tokenizers: a folder needs tokenizer.json.
 """
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -71,6 +72,9 @@ class Transformer(nn.Module):
                 self.auto_model = build_encoder(config)
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{folder / 'config.json'}: {e}") from None
+            if "auto_map" in config:  # remote code (trust_remote_code in HF): never imported here
+                warnings.warn(f"{folder / 'config.json'} names custom code (auto_map {config['auto_map']}); tinyst "
+                              f"ignores it and uses its own {config['model_type']} implementation")
             load_hub_state(self.auto_model, read_state_dict(folder), str(folder))
         elif config is None or tokenizer is None:
             raise ValueError("Transformer needs model_name_or_path, or both config= and tokenizer=")
@@ -173,6 +177,7 @@ class Transformer(nn.Module):
     def save(self, folder) -> None:
         folder = Path(folder)
         config = {**self.config_dict, "architectures": [ARCHITECTURES[self.model_type]]}
+        config.pop("auto_map", None)  # the weights are a plain BertModel/MPNetModel now; the custom code is not copied
         config["torch_dtype"] = "float32"
         write_json(config, folder / "config.json")
         save_safetensors(hub_state(self.auto_model), folder / "model.safetensors")
