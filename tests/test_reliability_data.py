@@ -37,7 +37,8 @@ def softmax(m):
 
 CASES = [  # (id, train_dataset, loss factory, extra args, error, message)
     ("too few text columns", lambda: pairs(sentence2=None, score=None), losses.MultipleNegativesRankingLoss, {},
-     ValueError, r"MultipleNegativesRankingLoss expects at least 2 text column\(s\), but the dataset has 1: \['sentence1'\]"),
+     ValueError, r"MultipleNegativesRankingLoss expects at least 2 text column\(s\), but the dataset has 1: "
+                 r"\['sentence1'\]"),
     ("extra text column", lambda: pairs(note=S), losses.CoSENTLoss, {},
      ValueError, r"CoSENTLoss expects 2 text column\(s\), but the dataset has 3: \['sentence1', 'sentence2', 'note'\]"),
     ("wrong number of inputs", lambda: pairs(score=None), losses.TripletLoss, {},
@@ -47,7 +48,8 @@ CASES = [  # (id, train_dataset, loss factory, extra args, error, message)
     ("non-string text column", lambda: pairs(id=list(range(6))), losses.MultipleNegativesRankingLoss, {},
      ValueError, r"text column 'id' of the dataset holds int64 values \(e\.g\. 0\), not strings"),
     ("NaN score", lambda: pairs(score=[0.1, float("nan"), 0.5, 0.3, 0.7, 0.2]), losses.CoSENTLoss, {},
-     ValueError, r"train_dataset: label column 'score' of the dataset holds 1 NaN or infinite value\(s\), the first at row 1"),
+     ValueError, r"train_dataset: label column 'score' of the dataset holds 1 NaN or infinite value\(s\), "
+                 r"the first at row 1"),
     ("inf score", lambda: pairs(score=[0.1, 0.2, 0.5, 0.3, 0.7, float("-inf")]), losses.CosineSimilarityLoss, {},
      ValueError, r"label column 'score' of the dataset holds 1 NaN or infinite value\(s\), the first at row 5"),
     ("NaN in a vector label", lambda: tinyst.Dataset.from_dict(

@@ -71,8 +71,10 @@ BROKEN = [  # (id, damage to the folder, error, message)
      ValueError, r"module path '/etc' points outside the model folder"),
     ("max_seq_length in sentence_bert_config above positions",
      lambda m: edit_json(m / "sentence_bert_config.json", max_seq_length=512),
-     ValueError, r"max_seq_length 512 exceeds the model's 64 position embeddings \(from .*m/sentence_bert_config\.json\)"),
-    ("Pooling size differs from the encoder", lambda m: edit_json(m / "1_Pooling/config.json", word_embedding_dimension=16),
+     ValueError, r"max_seq_length 512 exceeds the model's 64 position embeddings "
+                 r"\(from .*m/sentence_bert_config\.json\)"),
+    ("Pooling size differs from the encoder",
+     lambda m: edit_json(m / "1_Pooling/config.json", word_embedding_dimension=16),
      ValueError, r"modules\.json: Pooling expects inputs of size 16, but the module before it outputs 32"),
     ("unknown Pooling option", lambda m: edit_json(m / "1_Pooling/config.json", pooling_mode_magic=True),
      ValueError, r"1_Pooling/config\.json: unknown Pooling option\(s\) \['pooling_mode_magic'\]"),

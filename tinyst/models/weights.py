@@ -10,6 +10,7 @@ Not included: sharded checkpoints, TF/Flax weights, dtype conversion beyond floa
 """
 import json
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -33,11 +34,23 @@ def read_state_dict(folder: Path) -> dict:
         except (SafetensorError, OSError, ValueError) as e:
             raise ValueError(f"{st} is not a readable safetensors file (corrupt or truncated?): {e}") from None
     if pt.is_file():
-        try:
-            return torch.load(str(pt), map_location="cpu", weights_only=True)
-        except Exception as e:  # pickle errors come in many types; all mean the same thing here
-            raise ValueError(f"{pt} could not be loaded with weights_only=True: {e}") from None
+        return torch_load_safe(pt)
     raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {folder}")
+
+
+def torch_load_safe(path: Path):
+    """torch.load(weights_only=True) with short errors that name the file (and never advise weights_only=False)."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as e:  # a foreign global (code) or bytes that are not a pickle
+        detail = str(e).split("WeightsUnpickler error:")[-1].strip().split("\n")[0].split(". ")[0]
+        raise ValueError(f"{path} could not be loaded with weights_only=True: corrupt, or holds more than tensors "
+                         f"and plain values ({detail}); tinyst never unpickles code") from None
+    except Exception as e:  # zip/stream errors of a truncated or garbled file
+        first = str(e).split(". ")[0]
+        raise ValueError(f"{path} is not a readable torch file (corrupt or truncated?): {first}") from None
 
 
 def normalize_hub_keys(state: dict, model_type: str) -> dict:
@@ -78,7 +91,7 @@ def load_hub_state(encoder: torch.nn.Module, state: dict, source: str) -> None:
         if ours[name].is_floating_point() and not value.is_floating_point():
             raise ValueError(f"{source}: tensor {key!r} has dtype {value.dtype}, expected a floating-point tensor")
         if value.is_floating_point() and not torch.isfinite(value).all():
-            raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values (a corrupt or diverged checkpoint)")
+            raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values (corrupt or diverged weights)")
         mapped[name] = value.float() if value.is_floating_point() else value
     if unexpected:
         raise ValueError(f"{source}: unexpected tensor(s) for a {model_type} model: {unexpected[:5]}")

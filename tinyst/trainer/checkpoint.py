@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from tinyst import distributed
+from tinyst.models.weights import torch_load_safe
 
 STATE_FILE = "trainer_state.json"
 
@@ -102,11 +103,9 @@ def load_training_state(folder: Path, optimizer, scheduler, scaler) -> dict:
 
     def load(name, into=None):
         try:
-            obj = torch.load(folder / name, map_location="cpu", weights_only=True)  # never unpickles code
+            obj = torch_load_safe(folder / name)  # weights_only=True: never unpickles code
         except FileNotFoundError:
             raise FileNotFoundError(f"checkpoint {folder} has no {name}") from None
-        except Exception as e:  # truncated zip, foreign pickle globals, ...: all mean "not ours / broken"
-            raise ValueError(f"checkpoint file {folder / name} is corrupt or unsafe: {e}") from None
         try:
             return into(obj) if into else obj
         except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:

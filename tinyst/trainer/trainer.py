@@ -165,9 +165,11 @@ class SentenceTransformerTrainer:
             bad = f"loss is {loss.item()}" if not torch.isfinite(loss) else f"gradient norm is {grad_norm.item()}"
         if bad:
             if self.args.nan_loss == "raise":
-                raise FloatingPointError(f"{bad} at step {self.state['global_step'] + 1} "
-                                         f"(epoch {self.state['epoch_index']}, batch {self.state['batches_in_epoch']} "
-                                         f"of dataset {micro_batches[-1][0]!r}); set nan_loss='skip' to skip such steps")
+                name = micro_batches[-1][0]
+                where = f"epoch {self.state['epoch_index']}, batch {self.state['batches_in_epoch']}" + (
+                    f" of dataset {name!r}" if name != "_default" else "")
+                raise FloatingPointError(f"{bad} at step {self.state['global_step'] + 1} ({where}); "
+                                         f"set nan_loss='skip' to skip such steps")
             warnings.warn(f"skipping optimizer step {self.state['global_step'] + 1}: {bad}")
             self.optimizer.zero_grad(set_to_none=True)
         else:
