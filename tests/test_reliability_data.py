@@ -123,7 +123,7 @@ def test_prompt_that_is_not_a_string(model, tmp_path):
     (lambda: tinyst.Dataset.from_dict({"text": "one sentence", "score": [0.5]}),
      r"column 'text' must be a list of values \(one per row\), got str"),
     (lambda: tinyst.Dataset.from_dict({"text": ["a"], "score": 0.5}), r"column 'score' must be a list of values"),
-])
+], ids=["float and str rows", "str and list rows", "bare str column", "bare number column"])
 def test_mixed_or_scalar_columns(build, message):
     """Rows whose types disagree, or a bare value where a column list belongs (HF splits a str into characters)."""
     with pytest.raises(TypeError, match=message):

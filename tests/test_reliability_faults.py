@@ -142,7 +142,8 @@ def _foreign_optimizer(p: Path):  # a valid file from a different model: one par
     ("optimizer.pt", _foreign_optimizer, ValueError, r"optimizer\.pt does not fit this training run"),
     ("trainer_state.json", _state_without_step, ValueError, r"trainer_state\.json is corrupt: 'global_step'"),
     ("model.safetensors", _truncate, ValueError, r"model\.safetensors is not a readable safetensors file"),
-])
+], ids=["garbage optimizer", "truncated rng", "missing scheduler", "foreign optimizer", "state without step",
+        "truncated model"])
 def test_corrupt_checkpoint_file(name, damage, error, message, model_dir, reference, tmp_path):
     """A damaged checkpoint file stops resume with an error naming the file; the output folder is left untouched."""
     out = tmp_path / "out"

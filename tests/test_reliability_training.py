@@ -107,7 +107,7 @@ def test_metric_for_best_model_not_produced(model, tmp_path):
     (True, FileNotFoundError, r"resume_from_checkpoint=True but .*out has no checkpoint"),
     ("nowhere/checkpoint-7", FileNotFoundError, r"nowhere/checkpoint-7 is not a complete checkpoint: "
                                                 r"trainer_state\.json is missing"),
-])
+], ids=["resume True, none saved", "resume from a missing folder"])
 def test_resume_without_a_checkpoint(resume, error, message, model, tmp_path):
     """Resuming when there is nothing to resume from names the folder looked at."""
     with pytest.raises(error, match=message):
