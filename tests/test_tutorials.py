@@ -52,6 +52,25 @@ def test_main_job_fast_trains_and_saves_a_model_sentence_transformers_loads(tmp_
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
+def test_main_job_finetunes_a_given_model_on_stsb(data_dir, l3_path, tmp_path):
+    """--model L3 --data stsb: CoSENT finetuning, scored on STSb test; the start is L3's own figure."""
+    out, after = run("train_from_scratch.py", "--fast", "--model", l3_path, "--data", "stsb", "--output-dir", tmp_path)
+    assert metric_key(out) == "sts-test_spearman_cosine" and "loss: cosent" in out
+    assert (tmp_path / "final" / "modules.json").is_file()
+
+
+def test_main_job_reads_a_data_file(tmp_path):
+    """--data <jsonl of pairs>: columns (question, answer) train MNRL from scratch, held-out 10% retrieved."""
+    import json
+
+    rows = [{"question": f"what does function number {i} return", "answer": f"def f{i}(): returns the value {i}"}
+            for i in range(200)]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, _ = run("train_from_scratch.py", "--fast", "--data", tmp_path / "pairs.jsonl", "--output-dir", tmp_path / "o")
+    assert "training rows: 180  columns: ['question', 'answer']  loss: mnrl" in out
+    assert metric_key(out) == "held-out_cosine_ndcg@10"
+
+
 def test_stdlib_pairs_are_docstring_summaries_and_signatures():
     """An offline training pair: a docstring's first sentence against the signature and the rest."""
     sys.path.insert(0, str(TUTORIALS))

@@ -31,8 +31,8 @@ train_dataset = Dataset.from_dict({"anchor": [msrp["sentence1"][i] for i in keep
                                    "positive": [msrp["sentence2"][i] for i in keep]})
 test = read_msrp(data_dir, "test")
 n_eval = 200 if args.fast else None
-evaluator = BinaryClassificationEvaluator(test["sentence1"][:n_eval], test["sentence2"][:n_eval], test["label"][:n_eval],
-                                          name="msrp-test")
+evaluator = BinaryClassificationEvaluator(test["sentence1"][:n_eval], test["sentence2"][:n_eval],
+                                          test["label"][:n_eval], name="msrp-test")
 before = evaluator(model)
 
 # %% [markdown]
