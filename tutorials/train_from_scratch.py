@@ -129,6 +129,10 @@ def train_wordpiece(texts, vocab_size: int) -> Tokenizer:
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # [PAD] first: id 0 = BERT's pad_token_id
     tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials,
                                                              show_progress=False))
+    # subtle: the trainer numbers the pieces in hash-map order, which changes from run to run; renumber
+    # them (specials, then alphabetical) so a seed always gives the same model
+    pieces = specials + sorted(set(tok.get_vocab()) - set(specials))
+    tok.model = models.WordPiece({p: i for i, p in enumerate(pieces)}, unk_token="[UNK]")
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                                                        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
