@@ -101,7 +101,7 @@ def test_tutorial_without_data_says_so_and_exits_0(tmp_path):
     ("04_multi_dataset.py", "sequential_score"),
     ("05_matryoshka.py", "sts-test-64_spearman_cosine"),
     ("06_cached_mnrl.py", "msrp-test_cosine_ap"),
-    ("07_ddp.py", "sick-r-test_spearman_cosine"),
+    ("07_ddp.py", "sick-triplets_cosine_accuracy"),
 ])
 def test_tutorial_fast(script, key, data_dir, l3_path, tmp_path):
     """Each tutorial finishes in fast mode and prints its evaluator's primary figure last."""
@@ -157,7 +157,7 @@ def test_ddp_tutorial_under_torchrun(data_dir, l3_path, tmp_path):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     out, value = run("07_ddp.py", "--fast", "--output-dir", tmp_path, launcher=launcher,
                      env={"OMP_NUM_THREADS": "1"})
-    assert "world size 2" in out and out.count("sick-r-test_spearman_cosine:") == 1
+    assert "world size 2" in out and out.count("sick-triplets_cosine_accuracy:") == 1
     assert 0.0 <= value <= 1.0
 
 
