@@ -10,12 +10,16 @@ every step, the log history and train_loss. Jobs:
     cosine  CosineSimilarityLoss (per-row MSE), gradient accumulation 2, an evaluator that records
             which rank ran it, checkpoints every 2 steps (keep 2)
     mnrl    MultipleNegativesRankingLoss with gather_across_devices=True
+    nan     CosineSimilarityLoss whose value (not gradient) is NaN on rank 1 at step 3, nan_loss="skip":
+            every rank must skip that step; rank<r>.json then also holds the skip warnings and a
+            checksum of the rank's final weights
 Not included: anything the test does not check.
 """
 import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -49,6 +53,17 @@ class RecordingCollator:
         return self.inner(rows, dataset_name)
 
 
+class NanOnRank1(CosineSimilarityLoss):
+    """CosineSimilarityLoss plus a NaN constant on rank 1's third call: a NaN loss, finite gradients."""
+
+    calls = 0
+
+    def forward(self, sentence_features, labels=None):
+        self.calls += 1
+        loss = super().forward(sentence_features, labels)
+        return loss + float("nan") if (distributed.rank() == 1 and self.calls == 3) else loss
+
+
 class RankEvaluator:
     """Notes the rank it runs on (a file per call), returns that rank as its metric."""
 
@@ -76,8 +91,12 @@ def run(job: str, model_dir: str, out: Path, batch: int) -> None:
         loss = MultipleNegativesRankingLoss(model, gather_across_devices=True)
         args = SentenceTransformerTrainingArguments(**common, save_strategy="no")
         evaluator = None
+    elif job == "nan":
+        loss = NanOnRank1(model)
+        args = SentenceTransformerTrainingArguments(**common, save_strategy="no", nan_loss="skip")
+        evaluator = None
     else:
-        raise ValueError(f"unknown job {job!r}; expected 'cosine' or 'mnrl'")
+        raise ValueError(f"unknown job {job!r}; expected 'cosine', 'mnrl' or 'nan'")
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss, evaluator=evaluator)
     trainer.collator = RecordingCollator(trainer.collator)
     local_losses = []
@@ -89,13 +108,17 @@ def run(job: str, model_dir: str, out: Path, batch: int) -> None:
         return loss_value, grad_norm
 
     trainer.training_step = recording_step
-    result = trainer.train()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = trainer.train()
     if distributed.is_main():
         model.save(str(out / "final"), create_model_card=False)
     record = {"rank": distributed.rank(), "world_size": distributed.world_size(),
               "process_group": distributed.is_distributed(), "batches": trainer.collator.batches,
               "step_losses": local_losses, "log_history": trainer.state["log_history"],
-              "train_loss": result.training_loss, "global_step": result.global_step}
+              "train_loss": result.training_loss, "global_step": result.global_step,
+              "skip_warnings": [str(w.message) for w in caught if "skipping optimizer step" in str(w.message)],
+              "weights_checksum": sum(float(p.double().abs().sum()) for p in model.parameters())}
     (out / f"rank{distributed.rank()}.json").write_text(json.dumps(record))
     distributed.barrier()
 

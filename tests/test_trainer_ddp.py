@@ -45,13 +45,15 @@ def runs(tmp_path_factory):
     launch([sys.executable, str(WORKER), str(model_dir), str(tmp / "single"), "--batch", str(2 * RANK_BATCH)],
            "single-process run")
     launch([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-            f"--master_port={free_port()}", str(WORKER), str(model_dir), str(tmp / "ddp"), "--batch", str(RANK_BATCH)],
+            f"--master_port={free_port()}", str(WORKER), str(model_dir), str(tmp / "ddp"), "--batch", str(RANK_BATCH),
+            "--jobs", "cosine", "mnrl", "nan"],
            "torchrun with 2 ranks")
     read = lambda p: json.loads(p.read_text())  # noqa: E731
     out = {"model_dir": model_dir, "tmp": tmp}
     for job in ("cosine", "mnrl"):
         out[job] = {"single": read(tmp / "single" / job / "rank0.json"),
                     "ranks": [read(tmp / "ddp" / job / f"rank{r}.json") for r in (0, 1)]}
+    out["nan"] = {"ranks": [read(tmp / "ddp" / "nan" / f"rank{r}.json") for r in (0, 1)]}
     return out
 
 
@@ -121,3 +123,11 @@ def test_only_main_rank_evaluates_and_writes(runs):
         assert {"rng_state_0.pth", "rng_state_1.pth", "model.safetensors", "trainer_state.json"} <= names
         assert "rng_state.pth" not in names
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+
+
+def test_nan_loss_on_one_rank_skips_the_step_on_every_rank(runs):
+    """A NaN loss on rank 1 only (finite gradients) makes both ranks skip that step, so weights stay equal."""
+    r0, r1 = runs["nan"]["ranks"]
+    assert r1["skip_warnings"] == ["skipping optimizer step 3: loss is nan"]
+    assert r0["skip_warnings"] == ["skipping optimizer step 3: the loss or gradient norm of another rank is not finite"]
+    assert r0["weights_checksum"] == r1["weights_checksum"]

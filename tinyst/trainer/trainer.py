@@ -163,6 +163,10 @@ class SentenceTransformerTrainer:
         bad = None  # subtle: a finite loss can still back-propagate NaN (e.g. sqrt at 0); the fp16 scaler handles both
         if not self.scaler.is_enabled() and not bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
             bad = f"loss is {loss.item()}" if not torch.isfinite(loss) else f"gradient norm is {grad_norm.item()}"
+        if distributed.world_size() > 1 and not self.scaler.is_enabled():
+            # subtle: the loss is per rank; unless all ranks skip (or raise) together, weights diverge or a rank hangs
+            if distributed.reduce_mean(torch.tensor(float(bad is not None), device=self.device)).item() > 0 and not bad:
+                bad = "the loss or gradient norm of another rank is not finite"
         if bad:
             if self.args.nan_loss == "raise":
                 name = micro_batches[-1][0]
