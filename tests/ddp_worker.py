@@ -13,6 +13,8 @@ every step, the log history and train_loss. Jobs:
     nan     CosineSimilarityLoss whose value (not gradient) is NaN on rank 1 at step 3, nan_loss="skip":
             every rank must skip that step; rank<r>.json then also holds the skip warnings and a
             checksum of the rank's final weights
+    small_eval  no training: evaluate() on 12 rows with eval batch 8 (one global batch, none for rank 1);
+            rank<r>.json holds the error message
 Not included: anything the test does not check.
 """
 import argparse
@@ -95,8 +97,18 @@ def run(job: str, model_dir: str, out: Path, batch: int) -> None:
         loss = NanOnRank1(model)
         args = SentenceTransformerTrainingArguments(**common, save_strategy="no", nan_loss="skip")
         evaluator = None
+    elif job == "small_eval":
+        args = SentenceTransformerTrainingArguments(**common, per_device_eval_batch_size=8)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=CosineSimilarityLoss(model))
+        try:
+            trainer.evaluate(eval_dataset=data.select(range(12)))
+            error = None
+        except ValueError as e:
+            error = str(e)
+        (out / f"rank{distributed.rank()}.json").write_text(json.dumps({"error": error}))
+        return
     else:
-        raise ValueError(f"unknown job {job!r}; expected 'cosine', 'mnrl' or 'nan'")
+        raise ValueError(f"unknown job {job!r}; expected 'cosine', 'mnrl', 'nan' or 'small_eval'")
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss, evaluator=evaluator)
     trainer.collator = RecordingCollator(trainer.collator)
     local_losses = []

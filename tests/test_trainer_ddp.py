@@ -46,14 +46,15 @@ def runs(tmp_path_factory):
            "single-process run")
     launch([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
             f"--master_port={free_port()}", str(WORKER), str(model_dir), str(tmp / "ddp"), "--batch", str(RANK_BATCH),
-            "--jobs", "cosine", "mnrl", "nan"],
+            "--jobs", "cosine", "mnrl", "nan", "small_eval"],
            "torchrun with 2 ranks")
     read = lambda p: json.loads(p.read_text())  # noqa: E731
     out = {"model_dir": model_dir, "tmp": tmp}
     for job in ("cosine", "mnrl"):
         out[job] = {"single": read(tmp / "single" / job / "rank0.json"),
                     "ranks": [read(tmp / "ddp" / job / f"rank{r}.json") for r in (0, 1)]}
-    out["nan"] = {"ranks": [read(tmp / "ddp" / "nan" / f"rank{r}.json") for r in (0, 1)]}
+    for job in ("nan", "small_eval"):
+        out[job] = {"ranks": [read(tmp / "ddp" / job / f"rank{r}.json") for r in (0, 1)]}
     return out
 
 
@@ -131,3 +132,9 @@ def test_nan_loss_on_one_rank_skips_the_step_on_every_rank(runs):
     assert r1["skip_warnings"] == ["skipping optimizer step 3: loss is nan"]
     assert r0["skip_warnings"] == ["skipping optimizer step 3: the loss or gradient norm of another rank is not finite"]
     assert r0["weights_checksum"] == r1["weights_checksum"]
+
+
+def test_eval_set_too_small_for_every_rank_is_a_clear_error(runs):
+    """12 eval rows at eval batch 8 on 2 ranks (drop_last) leave rank 1 no batch: both ranks say so."""
+    want = ("eval_dataset has 12 rows: not one batch of 8 per rank on 2 ranks; lower per_device_eval_batch_size")
+    assert [r["error"] for r in runs["small_eval"]["ranks"]] == [want, want]
