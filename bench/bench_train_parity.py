@@ -43,13 +43,14 @@ def worker(lib: str, model_dir: str, out_dir: str, seed: int) -> None:
         from sentence_transformers import SentenceTransformerTrainingArguments as Args
         from sentence_transformers.losses import CoSENTLoss
     model = SentenceTransformer(model_dir, device="cpu")
-    trainer = SentenceTransformerTrainer(model=model, args=Args(**common), train_dataset=Dataset.from_dict(read_stsb("train")),
-                                         loss=CoSENTLoss(model))
+    train = Dataset.from_dict(read_stsb("train"))
+    trainer = SentenceTransformerTrainer(model=model, args=Args(**common), train_dataset=train, loss=CoSENTLoss(model))
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
     model.save(str(Path(out_dir) / "final"))
-    print(json.dumps({"seconds": seconds, "steps": trainer.state.global_step if lib == "st" else trainer.state["global_step"]}))
+    steps = trainer.state.global_step if lib == "st" else trainer.state["global_step"]
+    print(json.dumps({"seconds": seconds, "steps": steps}))
 
 
 def stsb_test_spearman(model_dir: str) -> float:

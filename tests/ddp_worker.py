@@ -29,7 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tiny_models
 
 from tiny_models import corpus  # noqa: E402
-from tinyst import Dataset, SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments  # noqa: E402
+from tinyst import Dataset, SentenceTransformer, SentenceTransformerTrainer  # noqa: E402
+from tinyst import SentenceTransformerTrainingArguments as Args  # noqa: E402
 from tinyst import distributed  # noqa: E402
 from tinyst.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss  # noqa: E402
 
@@ -85,21 +86,22 @@ def run(job: str, model_dir: str, out: Path, batch: int) -> None:
                   warmup_ratio=0.25, seed=7, logging_steps=1, disable_tqdm=True, use_cpu=True)
     if job == "cosine":
         loss = CosineSimilarityLoss(model)
-        args = SentenceTransformerTrainingArguments(**common, gradient_accumulation_steps=2, save_steps=2,
-                                                    save_total_limit=2, eval_strategy="steps", eval_steps=2)
+        args = Args(**common, gradient_accumulation_steps=2, save_steps=2, save_total_limit=2, eval_strategy="steps",
+                    eval_steps=2)
         evaluator = RankEvaluator(out)
     elif job == "mnrl":
         data = data.select_columns(["sentence1", "sentence2"])
         loss = MultipleNegativesRankingLoss(model, gather_across_devices=True)
-        args = SentenceTransformerTrainingArguments(**common, save_strategy="no")
+        args = Args(**common, save_strategy="no")
         evaluator = None
     elif job == "nan":
         loss = NanOnRank1(model)
-        args = SentenceTransformerTrainingArguments(**common, save_strategy="no", nan_loss="skip")
+        args = Args(**common, save_strategy="no", nan_loss="skip")
         evaluator = None
     elif job == "small_eval":
-        args = SentenceTransformerTrainingArguments(**common, per_device_eval_batch_size=8)
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=CosineSimilarityLoss(model))
+        args = Args(**common, per_device_eval_batch_size=8)
+        loss = CosineSimilarityLoss(model)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
         try:
             trainer.evaluate(eval_dataset=data.select(range(12)))
             error = None

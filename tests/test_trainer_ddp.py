@@ -86,7 +86,8 @@ def test_two_ranks_split_each_single_process_batch(runs, job):
 def test_final_weights_match_single_process(runs, job):
     """Two gloo ranks end with the single process's weights (per-row loss; MNRL with gathered candidates)."""
     tmp = runs["tmp"]
-    start, single, ddp = weights(runs["model_dir"]), weights(tmp / "single" / job / "final"), weights(tmp / "ddp" / job / "final")
+    start = weights(runs["model_dir"])
+    single, ddp = weights(tmp / "single" / job / "final"), weights(tmp / "ddp" / job / "final")
     assert single.keys() == ddp.keys()
     diff = max(float((single[k] - ddp[k]).abs().max()) for k in single)
     moved = max(float((single[k] - start[k]).abs().max()) for k in single)

@@ -13,7 +13,8 @@ ST_TRAINER_SPEARMAN = 0.8334  # ST 3.4.1's trainer on this recipe, ../shared/dat
 def read_stsb(data_dir, split: str) -> dict:
     name = {"train": "sts-train.csv", "test": "sts-test.csv"}[split]
     rows = [ln.rstrip("\n").split("\t") for ln in open(data_dir / "stsb" / name, encoding="utf-8")]
-    return {"sentence1": [r[5] for r in rows], "sentence2": [r[6] for r in rows], "score": [float(r[4]) / 5 for r in rows]}
+    return {"sentence1": [r[5] for r in rows], "sentence2": [r[6] for r in rows],
+            "score": [float(r[4]) / 5 for r in rows]}
 
 
 @pytest.mark.slow
@@ -28,9 +29,9 @@ def test_cosent_stsb_finetune_matches_st_trainer(l3_path, data_dir, tmp_path):
 
     torch.set_num_threads(2)
     model = SentenceTransformer(str(l3_path), device="cpu")
-    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1, per_device_train_batch_size=16,
-                                                learning_rate=2e-5, warmup_ratio=0.1, seed=0, save_strategy="no",
-                                                disable_tqdm=True, use_cpu=True)
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1,
+                                                per_device_train_batch_size=16, learning_rate=2e-5, warmup_ratio=0.1,
+                                                seed=0, save_strategy="no", disable_tqdm=True, use_cpu=True)
     train = Dataset.from_dict(read_stsb(data_dir, "train"))
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=CoSENTLoss(model))
     out = trainer.train()

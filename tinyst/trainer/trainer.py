@@ -292,8 +292,8 @@ class SentenceTransformerTrainer:
                 loader = self.loader(part, self.args.per_device_eval_batch_size, self.args.seed)
                 if len(loader) == 0:  # under DDP (drop_last) a small eval set can leave a rank without a batch
                     what = "eval_dataset" if name == "_default" else f"eval dataset {name!r}"
-                    raise ValueError(f"{what} has {len(part)} rows: not one batch of {self.args.per_device_eval_batch_size}"
-                                     f" per rank on {distributed.world_size()} ranks; lower per_device_eval_batch_size")
+                    raise ValueError(f"{what} has {len(part)} rows: not one batch of {loader.sampler.batch_size} per "
+                                     f"rank on {distributed.world_size()} ranks; lower per_device_eval_batch_size")
                 losses = []
                 with torch.no_grad(), self.autocast():
                     for _, features, labels in loader:
