@@ -4,7 +4,8 @@ shared real datasets, and a training set every Python installation carries (stdl
 Paths: `--data-dir` / `--models-dir` flags, else TINYST_DATA / TINYST_MODELS, else ../shared/data and
 ../shared/models beside the repository (what `.ci/run` uses). Missing data ends a tutorial with a
 clear message and exit code 0, so a fresh clone without the shared folders still runs every script.
-Readers mirror tests/shared_data.py (copied so tutorials run standalone).
+Readers mirror tests/shared_data.py (copied so tutorials run standalone); the from-scratch tutorials
+share `train_wordpiece` and `retrieval_qrels`.
 Not included: downloads. Nothing here touches the network.
 """
 import argparse
@@ -14,6 +15,8 @@ import re
 import sys
 import sysconfig
 from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,3 +183,34 @@ def stdlib_pairs(max_files: int | None = None) -> list:
         raise FileNotFoundError(f"found only {len(pairs)} documented definitions under {root}: this Python "
                                 "ships without its standard library sources (.py files)")
     return pairs
+
+
+# -- building blocks of the from-scratch tutorials --------------------------------------------
+def train_wordpiece(texts, vocab_size: int) -> Tokenizer:
+    """A BERT-style WordPiece tokenizer trained on `texts` (lowercased, accents stripped, split on
+    whitespace and punctuation; "[CLS] text [SEP]"), with "[PAD]" as id 0."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # [PAD] first: id 0 = BERT's pad_token_id
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                             show_progress=False))
+    # subtle: the trainer numbers the pieces in hash-map order, which changes from run to run; renumber
+    # them (specials, then alphabetical) so a seed always gives the same model
+    pieces = specials + sorted(set(tok.get_vocab()) - set(specials))
+    tok.model = models.WordPiece({p: i for i, p in enumerate(pieces)}, unk_token="[UNK]")
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                                       special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return tok
+
+
+def retrieval_qrels(queries: list, documents: list, other_documents=()) -> tuple:
+    """InformationRetrievalEvaluator inputs for held-out pairs: query i's relevant document is
+    documents[i], searched among all documents (other_documents too, e.g. the training ones)."""
+    docs = list(dict.fromkeys([*documents, *other_documents]))  # unique, in order
+    corpus = {f"d{i}": d for i, d in enumerate(docs)}
+    doc_id = {d: cid for cid, d in corpus.items()}
+    return ({f"q{i}": q for i, q in enumerate(queries)}, corpus,
+            {f"q{i}": {doc_id[d]} for i, d in enumerate(documents)})

@@ -19,9 +19,8 @@
 import time
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from data import output_dir, parse_args, read_stsb, report, require, stdlib_pairs
+from data import output_dir, parse_args, read_stsb, report, require, retrieval_qrels, stdlib_pairs, train_wordpiece
 from tinyst import Dataset, DatasetDict, SentenceTransformer, load_dataset
 from tinyst.evaluation import EmbeddingSimilarityEvaluator, InformationRetrievalEvaluator
 from tinyst.losses import CoSENTLoss, MultipleNegativesRankingLoss
@@ -55,11 +54,7 @@ torch.manual_seed(args.seed)
 def retrieval_task(train_rows: dict, test_rows: dict, columns: tuple, fast: bool):
     """MNRL rows plus an IR evaluator: held-out queries against every document (train ones too)."""
     q_col, d_col = columns
-    docs = list(dict.fromkeys(train_rows[d_col] + test_rows[d_col]))  # unique, in order
-    corpus = {f"d{i}": d for i, d in enumerate(docs)}
-    doc_id = {d: cid for cid, d in corpus.items()}
-    queries = {f"q{i}": q for i, q in enumerate(test_rows[q_col])}
-    relevant = {f"q{i}": {doc_id[d]} for i, d in enumerate(test_rows[d_col])}
+    queries, corpus, relevant = retrieval_qrels(test_rows[q_col], test_rows[d_col], train_rows[d_col])
     evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name="held-out", batch_size=64,
                                               write_csv=not fast)
     return Dataset.from_dict({q_col: train_rows[q_col], d_col: train_rows[d_col]}), evaluator
@@ -115,30 +110,13 @@ print(f"training rows: {len(train_dataset)}  columns: {train_dataset.column_name
 
 # %% [markdown]
 # ## 2. The model: a given checkpoint, or a tokenizer and a small BERT trained from nothing
-# A WordPiece tokenizer as BERT's: lowercase + accent stripping, split on whitespace and punctuation,
-# `[CLS] text [SEP]`. The BERT is tiny (2 layers of width 128, 2,000 word pieces, 64 tokens per text),
-# so 2 CPU cores train it in minutes. (On this data a 2,000-piece vocabulary beat 4,000 and 8,000, and
-# 6 epochs of this model beat fewer epochs of wider or deeper ones at the same CPU time.)
+# `train_wordpiece` (tutorials/data.py, 15 lines of `tokenizers`) trains a WordPiece tokenizer as BERT's:
+# lowercase + accent stripping, split on whitespace and punctuation, `[CLS] text [SEP]`. The BERT is
+# tiny (2 layers of width 128, 2,000 word pieces, 64 tokens per text), so 2 CPU cores train it in
+# minutes. (On this data a 2,000-piece vocabulary beat 4,000 and 8,000, and 6 epochs of this model
+# beat fewer epochs of wider or deeper ones at the same CPU time.)
 
 # %%
-def train_wordpiece(texts, vocab_size: int) -> Tokenizer:
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # [PAD] first: id 0 = BERT's pad_token_id
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                                             show_progress=False))
-    # subtle: the trainer numbers the pieces in hash-map order, which changes from run to run; renumber
-    # them (specials, then alphabetical) so a seed always gives the same model
-    pieces = specials + sorted(set(tok.get_vocab()) - set(specials))
-    tok.model = models.WordPiece({p: i for i, p in enumerate(pieces)}, unk_token="[UNK]")
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-                                                       special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    return tok
-
-
 if scratch:
     columns = [c for c in train_dataset.column_names if c not in ("score", "label")]
     texts = [t for c in columns for t in train_dataset[c]]
