@@ -159,6 +159,7 @@ class SentenceTransformer(nn.Sequential):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; a saved model folder should be readable
         try:
             self._write(tmp, create_model_card, model_name, train_datasets)
             if path.exists():
