@@ -90,3 +90,23 @@ def test_encode_leaves_no_autograd(pair):
     ts_model.train()
     out = ts_model.encode(TEXTS, convert_to_tensor=True)
     assert out.grad_fn is None and not ts_model.training
+
+
+def test_token_budget_batches(pair):
+    """plan_batches: longest (in tokens) first, every index once, each batch within batch_size x the longest
+    text's tokens (ST's first padded batch), short texts in bigger batches; and results do not depend on it."""
+    from tinyst.encode import plan_batches
+
+    ours, _ = pair
+    texts = [("word " * n).strip() for n in (3, 40, 1, 17, 17, 60, 2, 5, 9, 33) * 5]
+    lengths = ours[0].token_lengths(texts)
+    assert lengths == ours.tokenize(texts)["attention_mask"].sum(1).tolist()
+    order, batches = plan_batches(ours, texts, batch_size=4)
+    assert sorted(order.tolist()) == list(range(len(texts)))
+    assert [lengths[i] for i in order] == sorted(lengths, reverse=True)
+    assert [b[0] for b in batches[1:]] == [b[1] for b in batches[:-1]] and batches[-1][1] == len(texts)
+    budget = 4 * max(lengths)
+    assert all((stop - start) * lengths[order[start]] <= budget or stop - start <= 4 for start, stop in batches)
+    assert max(stop - start for start, stop in batches) > 4
+    one_by_one = ours.encode(texts, batch_size=1)
+    assert np.abs(ours.encode(texts, batch_size=4) - one_by_one).max() <= 1e-5

@@ -1,8 +1,8 @@
 """`SentenceTransformer.encode`: texts in, embeddings out, in inference mode.
 
 Mirrors `SentenceTransformer.encode` v3.4: a prompt (explicit, by name, or the default) is
-prepended; texts are sorted by length so each batch pads little, and the input order is restored at
-the end; then optional truncation (Matryoshka), L2 normalisation and quantization.
+prepended; texts are sorted by token length and cut into token-budget batches (`plan_batches`), the
+input order is restored at the end; then optional truncation (Matryoshka), L2 normalisation, quantization.
 Not included: multi-process pools, chunk_size, encode_query/encode_document (v5).
 """
 import time
@@ -65,6 +65,29 @@ class Progress:
         sys.stderr.flush()
 
 
+def plan_batches(model, sentences, batch_size: int) -> tuple:
+    """Order texts longest first (in tokens) and cut the order into batches: (order, [(start, stop)]).
+
+    ST sorts by characters and cuts every batch_size texts. Here every batch holds up to
+    batch_size x (longest text's tokens) tokens, the size of the first (largest) padded batch, so
+    memory stays within what batch_size allows, short texts share bigger matrix products, and
+    texts of equal length share a batch (little padding). Results do not depend on the batching.
+    """
+    first = model[0] if len(model) else None
+    if hasattr(first, "token_lengths"):
+        lengths = np.asarray(first.token_lengths(sentences))
+    else:
+        lengths = np.asarray([len(s) if isinstance(s, str) else sum(map(len, s)) for s in sentences])
+    order = np.argsort(-lengths, kind="stable")
+    budget = batch_size * max(int(lengths[order[0]]), 1)
+    batches, start = [], 0
+    while start < len(order):
+        stop = min(len(order), start + max(batch_size, budget // max(int(lengths[order[start]]), 1)))
+        batches.append((start, stop))
+        start = stop
+    return order, batches
+
+
 def encode(model, sentences, prompt_name=None, prompt=None, batch_size=32, show_progress_bar=None,
            output_value="sentence_embedding", precision="float32", convert_to_numpy=True, convert_to_tensor=False,
            device=None, normalize_embeddings=False, truncate_dim=None):
@@ -85,11 +108,11 @@ def encode(model, sentences, prompt_name=None, prompt=None, batch_size=32, show_
         extra["prompt_length"] = model.tokenize([prompt])["input_ids"].shape[-1] - 1  # minus the trailing [SEP]
     truncate_dim = truncate_dim if truncate_dim is not None else model.truncate_dim
 
-    order = np.argsort([-len(s) if isinstance(s, str) else -sum(map(len, s)) for s in sentences], kind="stable")
+    order, batches = plan_batches(model, sentences, batch_size)
     progress = Progress(len(sentences), "encode", bool(show_progress_bar))
     results = []
-    for start in range(0, len(sentences), batch_size):
-        batch = [sentences[i] for i in order[start : start + batch_size]]
+    for start, stop in batches:
+        batch = [sentences[i] for i in order[start:stop]]
         features = {k: v.to(model.device) for k, v in model.tokenize(batch).items()}
         features.update(extra)
         with torch.no_grad():
@@ -109,7 +132,7 @@ def encode(model, sentences, prompt_name=None, prompt=None, batch_size=32, show_
             if convert_to_numpy and not convert_to_tensor:
                 emb = emb.float().cpu()
             results.extend(emb)
-        progress.update(min(start + batch_size, len(sentences)))
+        progress.update(stop)
 
     restored = [None] * len(sentences)
     for pos, i in enumerate(order):

@@ -10,7 +10,6 @@ Not included: `{column}_prompt_length` columns (the collator adds those itself).
 import warnings
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 LABEL_COLUMNS = ("label", "score")
 ROUTING_COLUMNS = ("dataset_name",)
@@ -80,6 +79,8 @@ def _is_number(t) -> bool:
 
 def check_dataset_for_loss(ds, loss, name=None) -> None:
     """Raise ValueError when `loss` cannot train on `ds`, saying what the loss expects and what `ds` has."""
+    import pyarrow.compute as pc  # lazily: ~0.1 s of import time
+
     lname, (lo, hi), kind = loss_requirements(loss)
     where = f"dataset {name!r}" if name else "the dataset"
     columns = _columns(ds)

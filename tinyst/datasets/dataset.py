@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tinyst.datasets.arrow_io import (SMALL_BYTES, cache_root, column_array, read_arrow, release_pages, replace_dir,
                                      scratch_dir, table_from_columns, table_sink, write_arrow)
@@ -130,6 +129,8 @@ class Dataset:
 
     def unique(self, column: str) -> list:
         self._check_columns([column])
+        import pyarrow.compute as pc  # lazily: ~0.1 s of import time
+
         return pc.unique(self._table.column(column)).to_pylist()  # order of first appearance, as HF
 
     # ---- columns ----

@@ -2,7 +2,7 @@
 
 Reproduces HF transformers' `BertModel` (post-LayerNorm, absolute positions, token types) to
 fp32 precision; MiniLM checkpoints are BERTs too. Attention goes through
-`F.scaled_dot_product_attention`; dropout is active only in training.
+`F.scaled_dot_product_attention` (ops.py; memory-lean ops in fp32 CPU training).
 Reference: Devlin et al. 2018, https://arxiv.org/abs/1810.04805; transformers `modeling_bert.py`.
 Not included: cross-attention, KV caches, head masks, attention outputs, the MLM/NSP heads.
 
@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from tinyst.models.ops import Dropout, act_linear, attention, to_packed, to_padded
 
 ACTIVATIONS = {
     "gelu": F.gelu,  # exact erf GELU
@@ -68,15 +70,8 @@ class SelfAttention(nn.Module):
         self.dropout = cfg.attention_probs_dropout_prob
 
     def forward(self, x, bias, pack):
-        idx, B, T = pack
-        D, H = x.shape[-1], self.n_head
-        q = to_padded(self.q(x), idx, B, T).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
-        k = to_padded(self.k(x), idx, B, T).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
-        v = to_padded(self.v(x), idx, B, T).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
-        # bias holds the padding mask (and MPNet's relative positions): added to q.k^T / sqrt(Dh)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=p)  # (B, H, T, Dh)
-        return self.o(to_packed(y.transpose(1, 2).reshape(B, T, D), idx))  # (N, D)
+        return self.o(attention(self.q(x), self.k(x), self.v(x), bias, p, pack, self.n_head))  # (N, D)
 
 
 class Block(nn.Module):
@@ -91,41 +86,12 @@ class Block(nn.Module):
         self.fc2 = nn.Linear(cfg.intermediate_size, D)
         self.ln2 = nn.LayerNorm(D, eps=eps)
         self.act = ACTIVATIONS[cfg.hidden_act]
-        self.drop = nn.Dropout(cfg.hidden_dropout_prob)
+        self.drop = Dropout(cfg.hidden_dropout_prob)
 
     def forward(self, x, bias, pack):
         x = self.ln1(x + self.drop(self.attn(x, bias, pack)))  # (N, D)
-        x = self.ln2(x + self.drop(self.fc2(self.act(self.fc1(x)))))  # (N, D)
+        x = self.ln2(x + self.drop(act_linear(self.fc1(x), self.fc2, self.act)))  # (N, D): fc2(act(fc1(x)))
         return x
-
-
-class _SelectRows(torch.autograd.Function):
-    """x.index_select(0, idx) whose backward copies rows back (idx is unique), instead of torch's
-    generic scatter-add, which is several times slower on CPU."""
-
-    @staticmethod
-    def forward(ctx, x, idx):
-        ctx.save_for_backward(idx)
-        ctx.n_rows = x.shape[0]
-        return x.index_select(0, idx)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (idx,) = ctx.saved_tensors
-        return grad.new_zeros(ctx.n_rows, grad.shape[1]).index_copy_(0, idx, grad), None
-
-
-def to_packed(x: torch.Tensor, idx) -> torch.Tensor:
-    """(B, T, C) -> (N, C): keep only the real tokens (idx: their flat positions; None = no padding)."""
-    x = x.reshape(-1, x.shape[-1])  # (B*T, C)
-    return x if idx is None else _SelectRows.apply(x, idx)  # (N, C)
-
-
-def to_padded(x: torch.Tensor, idx, B: int, T: int) -> torch.Tensor:
-    """(N, C) -> (B, T, C) with zeros at padded positions, for attention (the inverse of to_packed)."""
-    if idx is None:
-        return x.view(B, T, -1)
-    return x.new_zeros(B * T, x.shape[-1]).index_copy_(0, idx, x).view(B, T, -1)  # (B, T, C)
 
 
 def padding_bias(attention_mask: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
@@ -180,7 +146,7 @@ class BertEmbeddings(nn.Module):
         self.position = nn.Embedding(cfg.max_position_embeddings, D)
         self.token_type = nn.Embedding(cfg.type_vocab_size, D)
         self.ln = nn.LayerNorm(D, eps=cfg.layer_norm_eps)
-        self.drop = nn.Dropout(cfg.hidden_dropout_prob)
+        self.drop = Dropout(cfg.hidden_dropout_prob)
 
     def forward(self, input_ids, token_type_ids=None):
         T = input_ids.shape[1]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from tinyst.models.bert import BertConfig, Encoder, padding_bias
+from tinyst.models.ops import Dropout
 
 PAD = 1  # MPNet's padding_idx, for both token and position embeddings
 
@@ -37,7 +38,7 @@ class MPNetEmbeddings(nn.Module):
         self.word = nn.Embedding(cfg.vocab_size, D, padding_idx=PAD)
         self.position = nn.Embedding(cfg.max_position_embeddings, D, padding_idx=PAD)
         self.ln = nn.LayerNorm(D, eps=cfg.layer_norm_eps)
-        self.drop = nn.Dropout(cfg.hidden_dropout_prob)
+        self.drop = Dropout(cfg.hidden_dropout_prob)
 
     def forward(self, input_ids):
         real = (input_ids != PAD).long()  # (B, T)

@@ -123,6 +123,8 @@ class Transformer(nn.Module):
             pad = json.loads(self.tokenizer_files.get(name, b"{}")).get("pad_token")
             if pad:
                 return pad["content"] if isinstance(pad, dict) else pad
+        if self.tokenizer.padding:  # tokenizer.json's own padding setting
+            return self.tokenizer.padding["pad_token"]
         return DEFAULT_PAD[self.model_type]
 
     def _set_tokenizer_limits(self) -> None:
@@ -137,14 +139,20 @@ class Transformer(nn.Module):
     def get_word_embedding_dimension(self) -> int:
         return self.auto_model.config.hidden_size
 
-    def tokenize(self, texts) -> dict:
-        """list of str (or of (str, str) pairs) -> dict of (B, T) LongTensors."""
+    def _clean(self, texts) -> list:
         def clean(t):
             t = str(t).strip()
             return t.lower() if self.do_lower_case else t
 
-        batch = [(clean(t[0]), clean(t[1])) if isinstance(t, (tuple, list)) else clean(t) for t in texts]
-        encodings = self.tokenizer.encode_batch(batch)
+        return [(clean(t[0]), clean(t[1])) if isinstance(t, (tuple, list)) else clean(t) for t in texts]
+
+    def token_lengths(self, texts) -> list:
+        """Number of tokens each text gets from tokenize (after truncation), without building tensors."""
+        return [sum(e.attention_mask) for e in self.tokenizer.encode_batch(self._clean(texts))]
+
+    def tokenize(self, texts) -> dict:
+        """list of str (or of (str, str) pairs) -> dict of (B, T) LongTensors."""
+        encodings = self.tokenizer.encode_batch(self._clean(texts))
         features = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),  # (B, T)
             "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),  # (B, T)

@@ -10,6 +10,7 @@ Not included: DataParallel, DeepSpeed/FSDP, hub pushing, hyper-parameter search,
 """
 import bisect
 import math
+import os
 import random
 import time
 import warnings
@@ -25,6 +26,7 @@ from torch import nn
 from tinyst import distributed
 from tinyst.datasets import Dataset, DatasetDict
 from tinyst.datasets.columns import check_dataset_for_loss
+from tinyst.models.ops import return_freed_memory_to_os
 from tinyst.trainer import checkpoint as ckpt
 from tinyst.trainer.collator import Collator
 from tinyst.trainer.logs import Logger
@@ -211,6 +213,8 @@ class SentenceTransformerTrainer:
         self.log.callback("on_train_begin", self.state)
         if args.eval_on_start and self.state["global_step"] == 0:
             self.evaluate()
+        if self.device.type == "cpu" and os.environ.get("TINYST_LOW_MEMORY") == "1":
+            return_freed_memory_to_os()  # trade speed for peak RSS (models/ops.py)
         self.router.train()
         t0, step_losses, window = time.time(), [], []
         for epoch in range(self.state["epoch_index"], n_epochs):

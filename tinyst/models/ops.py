@@ -1,0 +1,185 @@
+"""The tensor operations BERT/MPNet blocks are built from: packing rows, attention, the MLP's
+activation + linear, dropout. Forward outputs are the stock ops'; backward keeps much less.
+
+Packing: linear layers run on the real tokens only, (N, D) rows; attention needs (B, H, T, Dh), so
+it pads, runs, and packs again. `_SelectRows`/`_ScatterRows` are index_select/index_copy whose
+backward keeps only the row indices (torch's index_copy keeps its whole source for backward).
+
+Memory-lean fp32 CPU training (all-MiniLM-L6-v2, batch 32 pairs: 270 MB kept for backward -> 115 MB):
+- dropout: `F.dropout` on CPU keeps a float32 noise tensor; `torch.native_dropout` a bool mask.
+- attention with dropout: SDPA has no CPU kernel with dropout, so it runs its math path and keeps
+  scores, probabilities, float noise and dropped probabilities (>= 12 bytes per head x query x key).
+  `_Attention` keeps packed q, k, v, the bias and a bool mask, and recomputes the probabilities.
+- MLP: autograd keeps fc1's output and the activation's output; `_ActLinear` keeps the first and
+  recomputes the activation (elementwise, cheap) in backward.
+Dropout draws are the stock ops' (same RNG use); gradients agree to float rounding (tests/test_ops.py).
+On CUDA or under autocast the stock ops run: their fused kernels are lean already.
+Also here: `return_freed_memory_to_os`, a glibc malloc setting the trainer applies on CPU when
+TINYST_LOW_MEMORY=1 (peak RSS -20%, but every step re-faults its pages: about half the speed here).
+Not included: custom kernels; everything is plain torch ops.
+"""
+import ctypes
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def lean(x: torch.Tensor) -> bool:
+    """Use the lean ops: fp32 on CPU without autocast (elsewhere the stock kernels are lean already)."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+
+
+# -- packing ---------------------------------------------------------------------------------------
+def _pad(x, idx, B: int, T: int):
+    """(N, C) -> (B, T, C) with zeros at padded positions (no autograd)."""
+    if idx is None:
+        return x.view(B, T, -1)
+    return x.new_zeros(B * T, x.shape[-1]).index_copy_(0, idx, x).view(B, T, -1)
+
+
+def _unpad(x, idx):
+    """(B, T, C) -> (N, C): the real tokens' rows (no autograd)."""
+    x = x.reshape(-1, x.shape[-1])  # (B*T, C)
+    return x if idx is None else x.index_select(0, idx)
+
+
+class _SelectRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, idx):
+        ctx.save_for_backward(idx)
+        ctx.n_rows = x.shape[0]
+        return x.index_select(0, idx)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.n_rows, grad.shape[1]).index_copy_(0, idx, grad), None
+
+
+class _ScatterRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, idx, B, T):
+        ctx.save_for_backward(idx)
+        return _pad(x, idx, B, T)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        return _unpad(grad, idx), None, None, None
+
+
+def to_packed(x: torch.Tensor, idx) -> torch.Tensor:
+    """(B, T, C) -> (N, C): keep only the real tokens (idx: their flat positions; None = no padding)."""
+    x = x.reshape(-1, x.shape[-1])  # (B*T, C)
+    return x if idx is None else _SelectRows.apply(x, idx)  # (N, C)
+
+
+def to_padded(x: torch.Tensor, idx, B: int, T: int) -> torch.Tensor:
+    """(N, C) -> (B, T, C) with zeros at padded positions (the inverse of to_packed)."""
+    return x.view(B, T, -1) if idx is None else _ScatterRows.apply(x, idx, B, T)
+
+
+# -- attention -------------------------------------------------------------------------------------
+def _heads(x, pack, H: int):
+    """Packed (N, D) -> (B, H, T, Dh)."""
+    idx, B, T = pack
+    return _pad(x, idx, B, T).view(B, T, H, -1).transpose(1, 2)
+
+
+def _probs(q, k, bias):
+    """softmax(q.k^T / sqrt(Dh) + bias), scaling q and k by Dh^-1/4 each as SDPA's math path does."""
+    c = q.shape[-1] ** -0.25
+    return torch.softmax((q * c) @ (k * c).transpose(-1, -2) + bias, dim=-1)  # (B, H, T, T)
+
+
+class _Attention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, bias, p, pack, H):
+        probs, mask = torch.native_dropout(_probs(_heads(q, pack, H), _heads(k, pack, H), bias), p, True)
+        ctx.save_for_backward(q, k, v, bias, mask)  # q, k, v packed (N, D); mask (B, H, T, T) bool
+        ctx.p, ctx.pack, ctx.H = p, pack, H
+        y = probs @ _heads(v, pack, H)  # (B, H, T, Dh)
+        return _unpad(y.transpose(1, 2).reshape(pack[1], pack[2], -1), pack[0])  # (N, D)
+
+    @staticmethod
+    def backward(ctx, gy):
+        q, k, v, bias, mask = ctx.saved_tensors
+        pack, H = ctx.pack, ctx.H
+        q, k, v, gy = (_heads(t, pack, H) for t in (q, k, v, gy))  # (B, H, T, Dh) each
+        probs = _probs(q, k, bias)  # recomputed, (B, H, T, T)
+        scale = 1.0 / (1.0 - ctx.p)
+        gv = (probs * mask * scale).transpose(-1, -2) @ gy  # (B, H, T, Dh)
+        gp = (gy @ v.transpose(-1, -2)) * mask * scale  # (B, H, T, T)
+        gs = probs * (gp - (gp * probs).sum(-1, keepdim=True))  # softmax backward, (B, H, T, T)
+        s = q.shape[-1] ** -0.5
+        gq, gk = (gs @ k) * s, (gs.transpose(-1, -2) @ q) * s  # (B, H, T, Dh) each
+        gbias = gs.sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None  # MPNet's bias is learned
+        merge = lambda t: _unpad(t.transpose(1, 2).reshape(pack[1], pack[2], -1), pack[0])  # noqa: E731
+        return merge(gq), merge(gk), merge(gv), gbias, None, None, None
+
+
+def attention(q, k, v, bias, p: float, pack, H: int) -> torch.Tensor:
+    """Multi-head attention on packed rows: q, k, v (N, D) -> (N, D). bias (B|1, H|1, T|1, T) is added
+    to q.k^T / sqrt(Dh) (padding mask, MPNet's relative positions); p: dropout on the probabilities."""
+    bias = bias.to(q.dtype)
+    if p > 0 and lean(q):
+        return _Attention.apply(q, k, v, bias, p, pack, H)
+    idx, B, T = pack
+    q, k, v = (to_padded(t, idx, B, T).view(B, T, H, -1).transpose(1, 2) for t in (q, k, v))  # (B, H, T, Dh)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p)  # (B, H, T, Dh)
+    return to_packed(y.transpose(1, 2).reshape(B, T, -1), idx)  # (N, D)
+
+
+# -- MLP and dropout -------------------------------------------------------------------------------
+class _ActLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, weight, bias, act):
+        ctx.act = act
+        ctx.save_for_backward(h, weight)
+        return F.linear(act(h), weight, bias)
+
+    @staticmethod
+    def backward(ctx, gy):
+        h, weight = ctx.saved_tensors
+        with torch.enable_grad():
+            h_ = h.detach().requires_grad_()
+            a = ctx.act(h_)  # recomputed, (N, I)
+        gh = torch.autograd.grad(a, h_, gy @ weight)[0]  # (N, I)
+        gw = gy.t() @ a.detach() if ctx.needs_input_grad[1] else None  # (D, I)
+        gb = gy.sum(0) if ctx.needs_input_grad[2] else None  # (D,)
+        return gh, gw, gb, None
+
+
+def act_linear(h, linear: nn.Linear, act):
+    """linear(act(h)) for packed rows h (N, I), keeping only h for backward."""
+    if lean(h) and torch.is_grad_enabled() and h.dim() == 2 and linear.bias is not None:
+        return _ActLinear.apply(h, linear.weight, linear.bias, act)
+    return linear(act(h))
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout with the same random draws, keeping a bool mask instead of a float one."""
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return torch.native_dropout(x, self.p, True)[0] if lean(x) else F.dropout(x, self.p, True)
+
+
+def return_freed_memory_to_os(threshold: int = 64 << 10) -> bool:
+    """Make glibc serve every allocation >= threshold bytes from its own mapping, unmapped when freed.
+
+    glibc raises its mmap threshold on the fly after big frees, so activations of varying size end up
+    in its heap, which keeps them: training RSS then creeps up for dozens of steps. A fixed threshold
+    stops that, at the price of fresh (zeroed) pages for every big tensor. Process-wide. False without glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_MMAP_THRESHOLD = -3
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
