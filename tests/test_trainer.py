@@ -215,3 +215,18 @@ def test_loss_dict_multi_dataset_and_prompts(tiny_dir, tmp_path):
     assert sorted(t for t, _ in seen) == ["a"] * 2 + ["b"] * 3
     query_ids = model.tokenize(["query: x"])["input_ids"][0, 1:3].tolist()
     assert all((ids[1:3] == query_ids) == (t == "b") for t, ids in seen)
+
+
+def test_save_model_writes_the_trained_model(tiny_dir, tmp_path):
+    """trainer.save_model() writes the trained weights to output_dir (or the folder given), loadable by both."""
+    from sentence_transformers import SentenceTransformer as STModel
+
+    model, trainer = run(tiny_dir, tmp_path, "sm", max_steps=3, save_strategy="no")
+    trainer.save_model()
+    trainer.save_model(str(tmp_path / "elsewhere"))
+    for folder in (tmp_path / "sm", tmp_path / "elsewhere"):
+        assert max_weight_diff(weights(model), weights(model_at(folder))) == 0
+        assert max_weight_diff(weights(model), weights(model_at(tiny_dir))) > 1e-4  # it trained
+    texts = ["a b c", "d e"]
+    st_emb = STModel(str(tmp_path / "sm"), device="cpu").encode(texts)
+    assert abs(st_emb - model.encode(texts)).max() <= 1e-5

@@ -75,9 +75,10 @@ def reduce_mean(t: torch.Tensor) -> torch.Tensor:
 
 
 # -- process group setup for the trainer (torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR) --
-def setup() -> bool:
+def setup(timeout_s: float = 1800) -> bool:
     """Join the process group that torchrun describes (gloo on CPU, nccl on CUDA); a plain `python`
     run (no RANK/WORLD_SIZE in the environment) stays single-process. Returns True when distributed."""
+    import datetime
     import os
 
     if is_distributed():
@@ -87,7 +88,7 @@ def setup() -> bool:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank())
-    dist.init_process_group(backend=backend)
+    dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
     return True
 
 

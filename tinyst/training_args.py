@@ -77,6 +77,7 @@ class SentenceTransformerTrainingArguments:
     report_to: object = "none"
     gradient_checkpointing: bool = False
     use_cpu: bool = False
+    ddp_timeout: int = 1800  # seconds a rank waits for the others (init_process_group's timeout)
     disable_tqdm: bool = False
     nan_loss: str = "raise"  # tinyst: "raise" stops with the step named, "skip" drops that optimizer step
 

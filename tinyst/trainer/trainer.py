@@ -79,7 +79,7 @@ class SentenceTransformerTrainer:
         if model is None:
             raise ValueError("SentenceTransformerTrainer needs a model")
         self.args = args = args if args is not None else SentenceTransformerTrainingArguments()
-        distributed.setup()
+        distributed.setup(args.ddp_timeout)
         set_seed(args.seed)
         self.device, self.amp_dtype = pick_device_and_precision(args)
         self.model = model.to(self.device)
@@ -325,6 +325,12 @@ class SentenceTransformerTrainer:
         return metrics
 
     # -- checkpoints --------------------------------------------------------------------------------
+    def save_model(self, output_dir=None) -> None:
+        """Save the model (ST folder layout) to output_dir, default args.output_dir; rank 0 writes."""
+        if distributed.is_main():
+            self.model.save(str(output_dir or self.args.output_dir))
+        distributed.barrier()
+
     def save_checkpoint(self, step: int) -> Path:
         folder = Path(self.args.output_dir) / f"checkpoint-{step}"
         folder.parent.mkdir(parents=True, exist_ok=True)
