@@ -11,7 +11,7 @@ import yaml
 import tinyst
 from tinyst import SentenceTransformerModelCardData, losses
 from tinyst.evaluation import EmbeddingSimilarityEvaluator
-from tinyst.model_card import to_yaml
+from tinyst.model_card_render import to_yaml
 from tiny_models import corpus, make_tiny_model_dir
 
 BASE = "sentence-transformers/paraphrase-MiniLM-L3-v2"

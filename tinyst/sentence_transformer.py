@@ -191,7 +191,7 @@ class SentenceTransformer(nn.Sequential):
             entries.append({"idx": idx, "name": str(idx), "path": sub, "type": f"sentence_transformers.models.{kind}"})
         write_json(entries, folder / "modules.json")
         if create_model_card:
-            from tinyst.model_card import write_model_card
+            from tinyst.model_card_render import write_model_card
 
             write_model_card(self, folder, model_name=model_name, train_datasets=train_datasets)
 
