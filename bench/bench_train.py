@@ -5,6 +5,7 @@ taken as (anchor, positive), default batch sampler, no saving/logging/evaluation
 in fresh subprocesses, alternating; a step-end callback stamps the time of every step and pairs/s
 is measured over steps 6-30 (the first 5 warm up allocators and caches). Peak RSS is the worker's
 ru_maxrss (imports included: that is what a user pays). Medians over the repeats, ratio tinyst/ST.
+tinyst runs twice: as is, and with TINYST_LOW_MEMORY=1 (glibc gives freed memory back; slower).
 Usage: python bench/bench_train.py [--repeats 3] [--steps 30]
 Not included: GPU and multi-process (DDP) timings.
 """
