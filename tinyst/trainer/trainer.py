@@ -8,10 +8,8 @@ Subtle: gradient accumulation averages the gradients of independent small batche
 in-batch negatives (use a Cached* loss for that).
 Not included: DataParallel, DeepSpeed/FSDP, hub pushing, hyper-parameter search, IterableDataset.
 """
-import bisect
 import math
 import os
-import random
 import time
 import warnings
 from collections import namedtuple
@@ -19,7 +17,6 @@ from contextlib import nullcontext
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,34 +26,12 @@ from tinyst.datasets.columns import check_dataset_for_loss
 from tinyst.models.ops import return_freed_memory_to_os
 from tinyst.trainer import checkpoint as ckpt
 from tinyst.trainer.collator import Collator
+from tinyst.trainer.device import pick_device_and_precision, set_seed
 from tinyst.trainer.logs import Logger
 from tinyst.trainer.optim import build_optimizer, build_scheduler
 from tinyst.trainer.batches import BatchLoader
 
 TrainOutput = namedtuple("TrainOutput", ["global_step", "training_loss", "metrics"])
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def pick_device_and_precision(args):
-    """The one place that decides device and precision: (device, autocast dtype or None)."""
-    if args.use_cpu or not torch.cuda.is_available():
-        device = torch.device("cpu")
-    else:
-        device = torch.device("cuda", distributed.local_rank())
-    if args.fp16:
-        if device.type != "cuda":
-            raise ValueError("fp16=True needs a CUDA device (fp16 on CPU is not supported); use bf16=True on CPU")
-        return device, torch.float16
-    if args.bf16:
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("bf16=True but this GPU does not support bfloat16; use fp16=True")
-        return device, torch.bfloat16
-    return device, None
 
 
 class LossRouter(nn.Module):
