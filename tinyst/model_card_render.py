@@ -120,6 +120,7 @@ def to_yaml(obj, pad: str = "") -> list:
 
 
 # -- the card -------------------------------------------------------------------------------------------
+USAGE_IMPORT = "from sentence_transformers import SentenceTransformer"  # text of the card's snippet, never run
 HEAD = """---
 {front_matter}
 ---
@@ -152,7 +153,7 @@ This is a [sentence-transformers](https://www.SBERT.net) model {origin}. It maps
 ### Direct Usage (Sentence Transformers)
 
 ```python
-from sentence_transformers import SentenceTransformer
+{usage_import}
 
 model = SentenceTransformer("{model_id}")
 sentences = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
@@ -193,6 +194,7 @@ def generate_model_card(model, model_name=None, train_datasets=None) -> str:
     on = f" on the {_and([_dataset_link(d) for d in named])} dataset{s(named)}" if named else ""
     model_id = card.model_id or (model_name if model_name and not Path(model_name).exists() else None)
     out = [HEAD.format(front_matter=_front_matter(card, title, trained + card.eval_datasets, evals), title=title,
+                       usage_import=USAGE_IMPORT,
                        origin=("finetuned from " + base_link if base else "trained") + on, task=card.task_name,
                        dim=model.get_sentence_embedding_dimension(), details="\n".join(details),
                        architecture=repr(model), model_id=model_id or "sentence_transformers_model_id")]
