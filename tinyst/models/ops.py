@@ -88,6 +88,12 @@ def _heads(x, pack, H: int):
     return _pad(x, idx, B, T).view(B, T, H, -1).transpose(1, 2)
 
 
+def _merge(y, pack):
+    """(B, H, T, Dh) -> packed (N, D): the inverse of _heads."""
+    idx, B, T = pack
+    return _unpad(y.transpose(1, 2).reshape(B, T, -1), idx)
+
+
 def _probs(q, k, bias):
     """softmax(q.k^T / sqrt(Dh) + bias), scaling q and k by Dh^-1/4 each as SDPA's math path does."""
     c = q.shape[-1] ** -0.25
@@ -100,8 +106,7 @@ class _Attention(torch.autograd.Function):
         probs, mask = torch.native_dropout(_probs(_heads(q, pack, H), _heads(k, pack, H), bias), p, True)
         ctx.save_for_backward(q, k, v, bias, mask)  # q, k, v packed (N, D); mask (B, H, T, T) bool
         ctx.p, ctx.pack, ctx.H = p, pack, H
-        y = probs @ _heads(v, pack, H)  # (B, H, T, Dh)
-        return _unpad(y.transpose(1, 2).reshape(pack[1], pack[2], -1), pack[0])  # (N, D)
+        return _merge(probs @ _heads(v, pack, H), pack)  # (B, H, T, Dh) -> (N, D)
 
     @staticmethod
     def backward(ctx, gy):
@@ -116,8 +121,7 @@ class _Attention(torch.autograd.Function):
         s = q.shape[-1] ** -0.5
         gq, gk = (gs @ k) * s, (gs.transpose(-1, -2) @ q) * s  # (B, H, T, Dh) each
         gbias = gs.sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None  # MPNet's bias is learned
-        merge = lambda t: _unpad(t.transpose(1, 2).reshape(pack[1], pack[2], -1), pack[0])  # noqa: E731
-        return merge(gq), merge(gk), merge(gv), gbias, None, None, None
+        return _merge(gq, pack), _merge(gk, pack), _merge(gv, pack), gbias, None, None, None
 
 
 def attention(q, k, v, bias, p: float, pack, H: int) -> torch.Tensor:

@@ -146,9 +146,13 @@ class Transformer(nn.Module):
 
         return [(clean(t[0]), clean(t[1])) if isinstance(t, (tuple, list)) else clean(t) for t in texts]
 
-    def token_lengths(self, texts) -> list:
-        """Number of tokens each text gets from tokenize (after truncation), without building tensors."""
-        return [sum(e.attention_mask) for e in self.tokenizer.encode_batch(self._clean(texts))]
+    def token_lengths(self, texts, chunk: int = 8192) -> list:
+        """Number of tokens each text gets from tokenize (after truncation), without building tensors;
+        in chunks, so a million texts never hold a million Encoding objects at once."""
+        out = []
+        for i in range(0, len(texts), chunk):
+            out += [sum(e.attention_mask) for e in self.tokenizer.encode_batch(self._clean(texts[i : i + chunk]))]
+        return out
 
     def tokenize(self, texts) -> dict:
         """list of str (or of (str, str) pairs) -> dict of (B, T) LongTensors."""
