@@ -160,3 +160,41 @@ def test_return_freed_memory_to_os():
     import sys
 
     assert ops.return_freed_memory_to_os() == sys.platform.startswith("linux")
+
+
+@pytest.mark.parametrize("act", [None, "gelu", "gelu_new", "relu", "silu"])
+def test_inference_linear_equals_f_linear(act):
+    """In inference the oneDNN matmul (+ fused activation) gives F.linear's numbers to float rounding; with
+    gradients on, `linear` is F.linear itself (autograd works)."""
+    torch.manual_seed(0)
+    layer, x = torch.nn.Linear(48, 96), torch.randn(37, 48)
+    ref = layer(x) if act is None else ops.ACTIVATIONS[act](layer(x))
+    with torch.no_grad():
+        y = ops.linear(x, layer, act)
+    assert (y - ref).abs().max() <= 1e-5 * ref.abs().max()
+    y = ops.linear(x, layer, act)
+    assert torch.equal(y, ref) and y.requires_grad
+
+
+def test_sparse_embedding_grads_equal_dense(tmp_path):
+    """Two forwards (two text columns) + backward inside sparse_embedding_grads: every gradient equals the
+    dense-embedding run's, the embedding gradients come out dense, and the layers are dense again after."""
+    path = make_tiny_model_dir(tmp_path, "bert")
+    model = SentenceTransformer(str(path), device="cpu").train()
+    a, b = model.tokenize(["one two three", "four five"]), model.tokenize(["two two six", "five"])
+    runs = []
+    for sparse in (False, True):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(0)
+        with ops.sparse_embedding_grads(model, enabled=sparse):
+            emb = [model(f)["sentence_embedding"] for f in (a, b)]
+            (emb[0] * emb[1]).sum().backward()
+            assert model[0].auto_model.emb.word.weight.grad.is_sparse == sparse  # only the batch's rows inside
+        runs.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    assert layers and not any(m.sparse for m in layers)
+    dense, sparse = runs
+    assert dense.keys() == sparse.keys()
+    for n in dense:
+        assert not sparse[n].is_sparse, n
+        assert torch.allclose(sparse[n], dense[n], atol=1e-6), n

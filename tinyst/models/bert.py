@@ -11,23 +11,10 @@ Glossary: B batch, T tokens, D hidden size, H heads, Dh = D // H head width.
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from tinyst.models.ops import Dropout, act_linear, attention, to_packed, to_padded
-
-ACTIVATIONS = {
-    "gelu": F.gelu,  # exact erf GELU
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": torch.tanh,
-}
-
+from tinyst.models.ops import ACTIVATIONS, Dropout, attention, linear, mlp, to_packed, to_padded
 
 @dataclass
 class BertConfig:
@@ -71,7 +58,8 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, bias, pack):
         p = self.dropout if self.training else 0.0
-        return self.o(attention(self.q(x), self.k(x), self.v(x), bias, p, pack, self.n_head))  # (N, D)
+        q, k, v = (linear(x, layer) for layer in (self.q, self.k, self.v))  # (N, D) each
+        return linear(attention(q, k, v, bias, p, pack, self.n_head), self.o)  # (N, D)
 
 
 class Block(nn.Module):
@@ -85,12 +73,12 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(D, cfg.intermediate_size)
         self.fc2 = nn.Linear(cfg.intermediate_size, D)
         self.ln2 = nn.LayerNorm(D, eps=eps)
-        self.act = ACTIVATIONS[cfg.hidden_act]
+        self.act = cfg.hidden_act
         self.drop = Dropout(cfg.hidden_dropout_prob)
 
     def forward(self, x, bias, pack):
         x = self.ln1(x + self.drop(self.attn(x, bias, pack)))  # (N, D)
-        x = self.ln2(x + self.drop(act_linear(self.fc1(x), self.fc2, self.act)))  # (N, D): fc2(act(fc1(x)))
+        x = self.ln2(x + self.drop(mlp(x, self.fc1, self.fc2, self.act)))  # (N, D): fc2(act(fc1(x)))
         return x
 
 

@@ -23,7 +23,7 @@ from torch import nn
 from tinyst import distributed
 from tinyst.datasets import Dataset, DatasetDict
 from tinyst.datasets.columns import check_dataset_for_loss
-from tinyst.models.ops import return_freed_memory_to_os
+from tinyst.models.ops import return_freed_memory_to_os, sparse_embedding_grads
 from tinyst.trainer import checkpoint as ckpt
 from tinyst.trainer.collator import Collator
 from tinyst.trainer.device import pick_device_and_precision, set_seed
@@ -122,17 +122,19 @@ class SentenceTransformerTrainer:
         """One optimizer step over the micro-batches of gradient accumulation; returns (loss, grad_norm)."""
         n = len(micro_batches)
         total = torch.zeros((), device=self.device)
-        for i, (name, features, labels) in enumerate(micro_batches):
-            features = [{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in f.items()} for f in features]
-            labels = labels.to(self.device) if labels is not None else None
-            last = i == n - 1
-            # subtle: under DDP only the last micro-batch all-reduces gradients; the others accumulate locally
-            sync = self.wrapped.no_sync() if (not last and self.wrapped is not self.router) else nullcontext()
-            with sync:
-                with self.autocast():
-                    loss = self.wrapped(self._loss_name(name), features, labels)
-                self.scaler.scale(loss / n).backward()  # subtle: / n so the step sees the mean gradient
-            total += loss.detach().float()
+        # sparse embedding gradients, dense again after the loop (models/ops.py); not under DDP's all-reduce
+        with sparse_embedding_grads(self.router, enabled=self.wrapped is self.router):
+            for i, (name, features, labels) in enumerate(micro_batches):
+                features = [{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in f.items()} for f in features]
+                labels = labels.to(self.device) if labels is not None else None
+                last = i == n - 1
+                # subtle: under DDP only the last micro-batch all-reduces gradients; the others accumulate locally
+                sync = self.wrapped.no_sync() if (not last and self.wrapped is not self.router) else nullcontext()
+                with sync:
+                    with self.autocast():
+                        loss = self.wrapped(self._loss_name(name), features, labels)
+                    self.scaler.scale(loss / n).backward()  # subtle: / n so the step sees the mean gradient
+                total += loss.detach().float()
         loss = total / n
         self.scaler.unscale_(self.optimizer)
         max_norm = self.args.max_grad_norm if self.args.max_grad_norm > 0 else float("inf")
