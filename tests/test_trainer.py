@@ -143,6 +143,30 @@ def test_logs_callbacks_and_eval(tiny_dir, tmp_path):
     assert [e["step"] for e in state["log_history"]][:2] == [2, 3]
 
 
+def test_transformers_style_callback_reads_state_and_stops_training(tiny_dir, tmp_path):
+    """A callback written for transformers' Trainer (control positional, state.global_step / state.epoch)
+    runs unchanged, and control.should_training_stop ends training after that step."""
+    calls = []
+
+    class StopAtThree:  # the shape of a transformers.TrainerCallback subclass
+        def on_step_end(self, args, state, control, **kwargs):
+            calls.append((state.global_step, state["global_step"], round(state.epoch, 4)))
+            if state.global_step == 3:
+                control.should_training_stop = True
+            return control
+
+    data = pairs()  # 48 rows: 6 steps per epoch at batch 8
+    args = Args(output_dir=str(tmp_path / "stop"), num_train_epochs=2, per_device_train_batch_size=8,
+                save_strategy="no", disable_tqdm=True)
+    trainer = tinyst.SentenceTransformerTrainer(model=model_at(tiny_dir), args=args, train_dataset=data,
+                                                callbacks=[StopAtThree()])
+    out = trainer.train()
+    assert out.global_step == 3 and [c[0] for c in calls] == [1, 2, 3]
+    assert all(a == b for a, b, _ in calls) and calls[-1][2] == pytest.approx(3 * 8 / len(data), abs=1e-4)
+    with pytest.raises(AttributeError, match="no 'nope'"):
+        trainer.state.nope
+
+
 def test_best_model_kept_by_rotation_and_loaded(tiny_dir, tmp_path):
     """save_total_limit=1 rotates old checkpoints but keeps the best; load_best_model_at_end restores it."""
     data = pairs()

@@ -2,21 +2,50 @@
 stderr (no tqdm), optional TensorBoard event files, and user callbacks.
 
 Callbacks are plain objects with any of on_train_begin / on_log / on_evaluate / on_save /
-on_step_end / on_train_end(args, state, **kwargs); a missing method is skipped.
-Not included: wandb / mlflow / comet integrations.
+on_step_end / on_train_end(args, state, control, **kwargs) (transformers' TrainerCallback methods);
+a missing method is skipped. `state.global_step` and `state["global_step"]` both read the state;
+setting `control.should_training_stop = True` ends training after the current step.
+Not included: wandb / mlflow / comet integrations; control fields other than should_training_stop.
 """
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tinyst import distributed
+
+
+class TrainerState(dict):
+    """The loop's state, a JSON-able dict (trainer_state.json) whose keys also read as attributes."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"trainer state has no {name!r}; it has {sorted(self)}") from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+
+@dataclass
+class TrainerControl:
+    """What a callback may ask of the loop: transformers' TrainerControl fields; tinyst acts on
+    should_training_stop only."""
+
+    should_training_stop: bool = False
+    should_epoch_stop: bool = False
+    should_save: bool = False
+    should_evaluate: bool = False
+    should_log: bool = False
 
 
 class Logger:
     def __init__(self, args, callbacks=()):
         self.args = args
         self.callbacks = list(callbacks or [])
+        self.control = TrainerControl()
         self.history = []
         self.main = distributed.is_main()
         self.jsonl = Path(args.output_dir) / "log.jsonl"
@@ -38,7 +67,7 @@ class Logger:
         for cb in self.callbacks:
             fn = getattr(cb, event, None)
             if fn is not None:
-                fn(self.args, state, **kwargs)
+                fn(self.args, state, control=self.control, **kwargs)  # by keyword: (args, state, **kw) works too
 
     def log(self, logs: dict, step: int, state) -> None:
         """Record one log entry (main rank writes it) and tell the callbacks."""

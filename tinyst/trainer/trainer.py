@@ -27,7 +27,7 @@ from tinyst.models.ops import return_freed_memory_to_os, sparse_embedding_grads
 from tinyst.trainer import checkpoint as ckpt
 from tinyst.trainer.collator import Collator
 from tinyst.trainer.device import pick_device_and_precision, set_seed
-from tinyst.trainer.logs import Logger
+from tinyst.trainer.logs import Logger, TrainerState
 from tinyst.trainer.optim import build_optimizer, build_scheduler
 from tinyst.trainer.batches import BatchLoader
 
@@ -81,7 +81,7 @@ class SentenceTransformerTrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # subtle: the pooler (and a GIST guide) get no gradient, so DDP must look for unused parameters
             self.wrapped = nn.parallel.DistributedDataParallel(self.router, device_ids=ids, find_unused_parameters=True)
-        self.state = {}
+        self.state = TrainerState()
         from tinyst.model_card import ModelCardCallback
 
         self.callbacks = [*self.callbacks, ModelCardCallback(self)]  # fills model.model_card_data (README.md)
@@ -181,8 +181,8 @@ class SentenceTransformerTrainer:
         self.logging_steps = args.steps_from(args.logging_steps, total)
         self.eval_steps = args.steps_from(args.eval_steps, total)
         self.save_steps = args.steps_from(args.save_steps, total)
-        self.state = {"global_step": 0, "epoch_index": 0, "batches_in_epoch": 0, "max_steps": total,
-                      "log_history": [], "best_metric": None, "best_model_checkpoint": None}
+        self.state = TrainerState(global_step=0, epoch=0.0, epoch_index=0, batches_in_epoch=0, max_steps=total,
+                                  log_history=[], best_metric=None, best_model_checkpoint=None)
         if resume_from_checkpoint:
             self._resume(resume_from_checkpoint)
         self.log = Logger(args, self.callbacks)
@@ -207,7 +207,7 @@ class SentenceTransformerTrainer:
                 self.state["batches_in_epoch"] += len(micro)
                 step_losses.append(loss)
                 window.append(loss)
-                epoch_float = epoch + self.state["batches_in_epoch"] / max(len(loader), 1)
+                self.state["epoch"] = epoch_float = epoch + self.state["batches_in_epoch"] / max(len(loader), 1)
                 step = self.state["global_step"]
                 if (args.logging_strategy == "steps" and step % self.logging_steps == 0) or (
                         args.logging_first_step and step == 1):
@@ -218,8 +218,11 @@ class SentenceTransformerTrainer:
                                               step % self.save_steps == 0)
                 self.log.callback("on_step_end", self.state)
                 self.log.progress(step, total)
-            if self.state["global_step"] >= total and self.state["batches_in_epoch"] < len(loader):
-                break  # max_steps reached mid-epoch
+                if self.log.control.should_training_stop:
+                    break  # a callback asked (e.g. early stopping)
+            if self.log.control.should_training_stop or (
+                    self.state["global_step"] >= total and self.state["batches_in_epoch"] < len(loader)):
+                break  # max_steps reached mid-epoch, or a callback stopped training
             self.state["epoch_index"], self.state["batches_in_epoch"] = epoch + 1, 0
             if args.logging_strategy == "epoch" and window:
                 self._log_train(window, grad_norm, epoch + 1.0)
