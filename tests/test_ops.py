@@ -198,3 +198,19 @@ def test_sparse_embedding_grads_equal_dense(tmp_path):
     for n in dense:
         assert not sparse[n].is_sparse, n
         assert torch.allclose(sparse[n], dense[n], atol=1e-6), n
+
+
+def test_prepacked_weights_give_the_same_numbers_and_are_dropped_after():
+    """Inside prepacked_weights, inference `linear` uses oneDNN's blocked copy of the weight: F.linear's
+    numbers to float rounding; on exit the copies are gone."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(48, 96), torch.nn.Linear(96, 32))
+    x = torch.randn(23, 48)
+    ref = model[1](F.gelu(model[0](x)))
+    with torch.no_grad(), ops.prepacked_weights(model):
+        packed = [hasattr(m, "onednn_weight") for m in model]
+        y = ops.linear(ops.linear(x, model[0], "gelu"), model[1])
+    if torch.backends.mkldnn.is_available():
+        assert packed == [True, True]
+    assert (y - ref).abs().max() <= 1e-5 * ref.abs().max()
+    assert not any(hasattr(m, "onednn_weight") for m in model)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tinyst.models.ops import prepacked_weights
 from tinyst.util import quantize_embeddings
 
 
@@ -88,6 +89,22 @@ def plan_batches(model, sentences, batch_size: int) -> tuple:
     return order, batches
 
 
+def per_text(out: dict, output_value, truncate_dim, normalize: bool, to_cpu: bool) -> list:
+    """One batch's model output -> one entry per text, in the batch's order."""
+    if output_value == "token_embeddings":
+        lengths = out["attention_mask"].sum(1).tolist()  # right padding: keep the first n rows
+        return [tok[:n] for tok, n in zip(out["token_embeddings"], lengths)]
+    if output_value is None:
+        rows = out["attention_mask"].shape[0]
+        return [{k: v[i] for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0} for i in range(rows)]
+    emb = out["sentence_embedding"].detach()  # (b, D)
+    if truncate_dim:
+        emb = emb[..., :truncate_dim]  # (b, d)
+    if normalize:
+        emb = F.normalize(emb, p=2, dim=1)
+    return list(emb.float().cpu() if to_cpu else emb)
+
+
 def encode(model, sentences, prompt_name=None, prompt=None, batch_size=32, show_progress_bar=None,
            output_value="sentence_embedding", precision="float32", convert_to_numpy=True, convert_to_tensor=False,
            device=None, normalize_embeddings=False, truncate_dim=None):
@@ -111,28 +128,15 @@ def encode(model, sentences, prompt_name=None, prompt=None, batch_size=32, show_
     order, batches = plan_batches(model, sentences, batch_size)
     progress = Progress(len(sentences), "encode", bool(show_progress_bar))
     results = []
-    for start, stop in batches:
-        batch = [sentences[i] for i in order[start:stop]]
-        features = {k: v.to(model.device) for k, v in model.tokenize(batch).items()}
-        features.update(extra)
-        with torch.no_grad():
-            out = model(features)
-        if output_value == "token_embeddings":
-            lengths = out["attention_mask"].sum(1).tolist()  # right padding: keep the first n rows
-            results.extend(tok[:n] for tok, n in zip(out["token_embeddings"], lengths))
-        elif output_value is None:
-            for i in range(len(batch)):
-                results.append({k: v[i] for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0})
-        else:
-            emb = out["sentence_embedding"].detach()  # (b, D)
-            if truncate_dim:
-                emb = emb[..., :truncate_dim]  # (b, d)
-            if normalize_embeddings:
-                emb = F.normalize(emb, p=2, dim=1)
-            if convert_to_numpy and not convert_to_tensor:
-                emb = emb.float().cpu()
-            results.extend(emb)
-        progress.update(stop)
+    with prepacked_weights(model, enabled=len(batches) >= 8):  # packing pays for itself after a few batches
+        for start, stop in batches:
+            batch = [sentences[i] for i in order[start:stop]]
+            features = {k: v.to(model.device) for k, v in model.tokenize(batch).items()}
+            with torch.no_grad():
+                out = model({**features, **extra})
+            results.extend(per_text(out, output_value, truncate_dim, normalize_embeddings,
+                                    to_cpu=convert_to_numpy and not convert_to_tensor))
+            progress.update(stop)
 
     restored = [None] * len(sentences)
     for pos, i in enumerate(order):

@@ -167,9 +167,27 @@ def linear(x, layer: nn.Linear, act: str | None = None):
     """layer(x) for packed rows x (N, C), then the activation named `act` if given (fused in inference)."""
     if _onednn(x) and (act is None or act in ONEDNN_ACTS):
         attr, algorithm = ONEDNN_ACTS.get(act, ("none", ""))
-        return torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, attr, [], algorithm)  # (N, out)
+        weight = getattr(layer, "onednn_weight", layer.weight)  # see prepacked_weights
+        return torch.ops.mkldnn._linear_pointwise(x, weight, layer.bias, attr, [], algorithm)  # (N, out)
     y = layer(x)
     return y if act is None else ACTIVATIONS[act](y)
+
+
+@contextmanager
+def prepacked_weights(module: nn.Module, enabled: bool = True):
+    """Inside: every fp32 CPU nn.Linear of `module` also holds its weight in oneDNN's blocked layout,
+    which `linear` then uses (~5% faster again; packing costs ~2 ms per million weights, and the
+    copy's memory while inside). For encode calls of many batches."""
+    enabled = enabled and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    layers = [m for m in module.modules() if isinstance(m, nn.Linear) and m.weight.device.type == "cpu"
+              and m.weight.dtype == torch.float32] if enabled else []
+    for m in layers:
+        m.onednn_weight = torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), None)
+    try:
+        yield
+    finally:
+        for m in layers:
+            del m.onednn_weight
 
 
 # -- MLP and dropout -------------------------------------------------------------------------------
