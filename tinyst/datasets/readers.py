@@ -16,7 +16,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from tinyst.datasets.arrow_io import read_arrow, table_from_columns, write_arrow
 
@@ -84,6 +83,8 @@ def _json(path: Path, opts: dict, whole: bool):
 
 
 def _parquet(path: Path, opts: dict, whole: bool):
+    import pyarrow.parquet as pq  # here, not at the top: its import alone is ~75 ms of `import tinyst`
+
     pf = pq.ParquetFile(str(path), pre_buffer=False, buffer_size=1 << 20)  # read pages as needed, not whole row groups
     return pf.iter_batches(batch_size=BATCH_ROWS), pf.schema_arrow
 
