@@ -122,8 +122,8 @@ class SentenceTransformerTrainer:
         """One optimizer step over the micro-batches of gradient accumulation; returns (loss, grad_norm)."""
         n = len(micro_batches)
         total = torch.zeros((), device=self.device)
-        # sparse embedding gradients, dense again after the loop (models/ops.py); not under DDP's all-reduce
-        with sparse_embedding_grads(self.router, enabled=self.wrapped is self.router):
+        # sparse embedding gradients on CPU, dense again after the loop (models/ops.py); not under DDP's all-reduce
+        with sparse_embedding_grads(self.router, enabled=self.wrapped is self.router and self.device.type == "cpu"):
             for i, (name, features, labels) in enumerate(micro_batches):
                 features = [{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in f.items()} for f in features]
                 labels = labels.to(self.device) if labels is not None else None
