@@ -21,6 +21,7 @@ TINYST_LOW_MEMORY=1 (peak RSS -20%, but every step re-faults its pages: about ha
 Not included: custom kernels; everything is plain torch ops.
 """
 import ctypes
+import functools
 import sys
 from contextlib import contextmanager
 
@@ -156,11 +157,17 @@ ONEDNN_ACTS = {"gelu": ("gelu", "none"), "gelu_new": ("gelu", "tanh"), "gelu_pyt
                "gelu_fast": ("gelu", "tanh"), "relu": ("relu", "")}
 
 
+@functools.cache
+def onednn_available() -> bool:
+    """torch was built with oneDNN and has the (private, inductor's) fused linear ops."""
+    names = ("_linear_pointwise", "_reorder_linear_weight")
+    return torch.backends.mkldnn.is_available() and all(hasattr(torch.ops.mkldnn, n) for n in names)
+
+
 def _onednn(x) -> bool:
     """Inference on CPU in fp32: oneDNN's matmul, about 6% faster in encode here than F.linear's BLAS call."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and not torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu") and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+            and not torch.is_autocast_enabled("cpu") and onednn_available())
 
 
 def linear(x, layer: nn.Linear, act: str | None = None):
@@ -178,7 +185,7 @@ def prepacked_weights(module: nn.Module, enabled: bool = True):
     """Inside: every fp32 CPU nn.Linear of `module` also holds its weight in oneDNN's blocked layout,
     which `linear` then uses (~5% faster again; packing costs ~2 ms per million weights, and the
     copy's memory while inside). For encode calls of many batches."""
-    enabled = enabled and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    enabled = enabled and onednn_available()
     layers = [m for m in module.modules() if isinstance(m, nn.Linear) and m.weight.device.type == "cpu"
               and m.weight.dtype == torch.float32] if enabled else []
     for m in layers:

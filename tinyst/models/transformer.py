@@ -146,17 +146,22 @@ class Transformer(nn.Module):
 
         return [(clean(t[0]), clean(t[1])) if isinstance(t, (tuple, list)) else clean(t) for t in texts]
 
+    def _encode_batch(self, texts) -> list:
+        """The tokenizer's Encodings; encode_batch_fast (tokenizers >= 0.20) skips character offsets."""
+        fast = getattr(self.tokenizer, "encode_batch_fast", None)
+        return (fast or self.tokenizer.encode_batch)(self._clean(texts))
+
     def token_lengths(self, texts, chunk: int = 8192) -> list:
         """Number of tokens each text gets from tokenize (after truncation), without building tensors;
         in chunks, so a million texts never hold a million Encoding objects at once."""
         out = []
         for i in range(0, len(texts), chunk):
-            out += [sum(e.attention_mask) for e in self.tokenizer.encode_batch(self._clean(texts[i : i + chunk]))]
+            out += [sum(e.attention_mask) for e in self._encode_batch(texts[i : i + chunk])]
         return out
 
     def tokenize(self, texts) -> dict:
         """list of str (or of (str, str) pairs) -> dict of (B, T) LongTensors."""
-        encodings = self.tokenizer.encode_batch(self._clean(texts))
+        encodings = self._encode_batch(texts)
         features = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),  # (B, T)
             "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),  # (B, T)
