@@ -111,3 +111,27 @@ def test_token_budget_batches(pair):
     one_by_one = ours.encode(texts, batch_size=1)  # 50 batches: prepacked weights (ops.prepacked_weights)
     assert np.abs(ours.encode(texts, batch_size=4) - one_by_one).max() <= 1e-5
     assert np.abs(ours.encode(texts, batch_size=len(texts)) - one_by_one).max() <= 1e-5  # one batch: plain weights
+
+
+def test_concurrent_encodes_of_one_model(pair):
+    """Threads encoding with one model at once (each call prepacks and drops the weights) all get the
+    single-threaded result, with no error."""
+    import threading
+
+    ours, _ = pair
+    texts = [("word " * n).strip() for n in range(1, 41)]  # batch_size 2: 20 batches, prepacked weights
+    ref = ours.encode(texts, batch_size=2)
+    diffs, errors = [], []
+
+    def work():
+        try:
+            diffs.extend(float(np.abs(ours.encode(texts, batch_size=2) - ref).max()) for _ in range(3))
+        except Exception as e:  # noqa: BLE001 - reported by the assert below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(diffs) == 9 and max(diffs) <= 1e-6

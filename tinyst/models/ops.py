@@ -194,7 +194,7 @@ def prepacked_weights(module: nn.Module, enabled: bool = True):
         yield
     finally:
         for m in layers:
-            del m.onednn_weight
+            vars(m).pop("onednn_weight", None)  # (another thread's encode may have dropped it already)
 
 
 # -- MLP and dropout -------------------------------------------------------------------------------
