@@ -108,7 +108,7 @@ def test_token_budget_batches(pair):
     budget = 4 * max(lengths)
     assert all((stop - start) * lengths[order[start]] <= budget or stop - start <= 4 for start, stop in batches)
     assert max(stop - start for start, stop in batches) > 4
-    one_by_one = ours.encode(texts, batch_size=1)  # 50 batches: prepacked weights (ops.prepacked_weights)
+    one_by_one = ours.encode(texts, batch_size=1)  # 50 batches: prepacked weights (ops.onednn_inference)
     assert np.abs(ours.encode(texts, batch_size=4) - one_by_one).max() <= 1e-5
     assert np.abs(ours.encode(texts, batch_size=len(texts)) - one_by_one).max() <= 1e-5  # one batch: plain weights
 

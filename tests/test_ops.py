@@ -163,17 +163,24 @@ def test_return_freed_memory_to_os():
 
 
 @pytest.mark.parametrize("act", [None, "gelu", "gelu_new", "relu", "silu"])
-def test_inference_linear_equals_f_linear(act):
-    """In inference the oneDNN matmul (+ fused activation) gives F.linear's numbers to float rounding; with
-    gradients on, `linear` is F.linear itself (autograd works)."""
+@pytest.mark.parametrize("prepack", [False, True])
+def test_onednn_inference_linear_equals_f_linear(act, prepack):
+    """Inside onednn_inference with autograd off, `linear` (oneDNN matmul + fused activation, plain or
+    prepacked weights) gives F.linear's numbers to float rounding; with autograd on or outside, it is F.linear
+    itself; on exit the weights' copies are gone."""
     torch.manual_seed(0)
     layer, x = torch.nn.Linear(48, 96), torch.randn(37, 48)
     ref = layer(x) if act is None else ops.ACTIVATIONS[act](layer(x))
-    with torch.no_grad():
+    with ops.onednn_inference(layer, prepack=prepack):
+        with torch.no_grad():
+            y = ops.linear(x, layer, act)
+        assert hasattr(layer, "onednn_weight") == ops.onednn_available()
+        assert (y - ref).abs().max() <= 1e-5 * ref.abs().max()
         y = ops.linear(x, layer, act)
-    assert (y - ref).abs().max() <= 1e-5 * ref.abs().max()
-    y = ops.linear(x, layer, act)
-    assert torch.equal(y, ref) and y.requires_grad
+        assert torch.equal(y, ref) and y.requires_grad
+    assert not hasattr(layer, "onednn_weight")
+    with torch.no_grad():
+        assert torch.equal(ops.linear(x, layer, act), ref)  # outside: F.linear, bit for bit (GradCache relies on it)
 
 
 def test_sparse_embedding_grads_equal_dense(tmp_path):
@@ -198,19 +205,3 @@ def test_sparse_embedding_grads_equal_dense(tmp_path):
     for n in dense:
         assert not sparse[n].is_sparse, n
         assert torch.allclose(sparse[n], dense[n], atol=1e-6), n
-
-
-def test_prepacked_weights_give_the_same_numbers_and_are_dropped_after():
-    """Inside prepacked_weights, inference `linear` uses oneDNN's blocked copy of the weight: F.linear's
-    numbers to float rounding; on exit the copies are gone."""
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(48, 96), torch.nn.Linear(96, 32))
-    x = torch.randn(23, 48)
-    ref = model[1](F.gelu(model[0](x)))
-    with torch.no_grad(), ops.prepacked_weights(model):
-        packed = [hasattr(m, "onednn_weight") for m in model]
-        y = ops.linear(ops.linear(x, model[0], "gelu"), model[1])
-    if torch.backends.mkldnn.is_available():
-        assert packed == [True, True]
-    assert (y - ref).abs().max() <= 1e-5 * ref.abs().max()
-    assert not any(hasattr(m, "onednn_weight") for m in model)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tinyst.models.ops import prepacked_weights
+from tinyst.models.ops import onednn_inference
 from tinyst.util import quantize_embeddings
 
 
@@ -128,7 +128,7 @@ def encode(model, sentences, prompt_name=None, prompt=None, batch_size=32, show_
     order, batches = plan_batches(model, sentences, batch_size)
     progress = Progress(len(sentences), "encode", bool(show_progress_bar))
     results = []
-    with prepacked_weights(model, enabled=len(batches) >= 8):  # packing pays for itself after a few batches
+    with onednn_inference(model, prepack=len(batches) >= 8):  # packing pays for itself after a few batches
         for start, stop in batches:
             batch = [sentences[i] for i in order[start:stop]]
             features = {k: v.to(model.device) for k, v in model.tokenize(batch).items()}

@@ -15,7 +15,7 @@ Memory-lean fp32 CPU training (all-MiniLM-L6-v2, batch 32 pairs: 270 MB kept for
 - embeddings: `sparse_embedding_grads` (the trainer's step) back-propagates only the batch's rows.
 Dropout draws are the stock ops' (same RNG use); gradients agree to float rounding (tests/test_ops.py).
 On CUDA or under autocast the stock ops run: their fused kernels are lean already.
-CPU inference (encode): linear layers run through oneDNN's matmul with the activation fused (`linear`).
+Encode (`onednn_inference`): linear layers run through oneDNN's matmul with the activation fused.
 Also here: `return_freed_memory_to_os`, a glibc malloc setting the trainer applies on CPU when
 TINYST_LOW_MEMORY=1 (peak RSS -20%, but every step re-faults its pages: about half the speed here).
 Not included: custom kernels; everything is plain torch ops.
@@ -164,32 +164,35 @@ def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and all(hasattr(torch.ops.mkldnn, n) for n in names)
 
 
-def _onednn(x) -> bool:
-    """Inference on CPU in fp32: oneDNN's matmul, about 6% faster in encode here than F.linear's BLAS call."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and not torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu") and onednn_available())
+def _onednn_weight(x, layer: nn.Module):
+    """The weight for oneDNN's matmul (~6% faster here than F.linear's BLAS call), or None for F.linear:
+    oneDNN inside `onednn_inference` (encode), on fp32 CPU rows with autograd off."""
+    weight = getattr(layer, "onednn_weight", None)  # read once: another thread's encode may drop it
+    ok = x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and not torch.is_grad_enabled()
+    return weight if ok and not torch.is_autocast_enabled("cpu") else None
 
 
 def linear(x, layer: nn.Linear, act: str | None = None):
-    """layer(x) for packed rows x (N, C), then the activation named `act` if given (fused in inference)."""
-    if _onednn(x) and (act is None or act in ONEDNN_ACTS):
+    """layer(x) for packed rows x (N, C), then the activation named `act` if given (fused in encode)."""
+    weight = _onednn_weight(x, layer)
+    if weight is not None and (act is None or act in ONEDNN_ACTS):
         attr, algorithm = ONEDNN_ACTS.get(act, ("none", ""))
-        weight = getattr(layer, "onednn_weight", layer.weight)  # see prepacked_weights
         return torch.ops.mkldnn._linear_pointwise(x, weight, layer.bias, attr, [], algorithm)  # (N, out)
     y = layer(x)
     return y if act is None else ACTIVATIONS[act](y)
 
 
 @contextmanager
-def prepacked_weights(module: nn.Module, enabled: bool = True):
-    """Inside: every fp32 CPU nn.Linear of `module` also holds its weight in oneDNN's blocked layout,
-    which `linear` then uses (~5% faster again; packing costs ~2 ms per million weights, and the
-    copy's memory while inside). For encode calls of many batches."""
-    enabled = enabled and onednn_available()
+def onednn_inference(module: nn.Module, prepack: bool = False):
+    """Inside: `linear` runs the fp32 CPU nn.Linear layers of `module` through oneDNN when autograd is off.
+    prepack: hold each weight in oneDNN's blocked layout too (~5% faster again; packing costs ~2 ms per
+    million weights, and the copies' memory while inside). Only encode enters this: a loss's no-grad
+    forward (GradCache) must give bit for bit the embeddings of its forward with autograd (F.linear)."""
     layers = [m for m in module.modules() if isinstance(m, nn.Linear) and m.weight.device.type == "cpu"
-              and m.weight.dtype == torch.float32] if enabled else []
+              and m.weight.dtype == torch.float32] if onednn_available() else []
     for m in layers:
-        m.onednn_weight = torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), None)
+        w = m.weight.detach()
+        m.onednn_weight = torch.ops.mkldnn._reorder_linear_weight(w, None) if prepack else w
     try:
         yield
     finally:
@@ -220,7 +223,7 @@ class _ActLinear(torch.autograd.Function):
 def mlp(x, fc1: nn.Linear, fc2: nn.Linear, act: str):
     """fc2(act(fc1(x))) for packed rows x (N, D): fused in inference; in fp32 CPU training fc2's
     input is not kept but recomputed from fc1's output in backward."""
-    if _onednn(x):
+    if _onednn_weight(x, fc1) is not None:
         return linear(linear(x, fc1, act), fc2)  # (N, I) -> (N, D)
     h = fc1(x)  # (N, I)
     if lean(h) and torch.is_grad_enabled() and h.dim() == 2 and fc2.bias is not None:
