@@ -2,7 +2,7 @@
 
 Reproduces HF transformers' `BertModel` (post-LayerNorm, absolute positions, token types) to
 fp32 precision; MiniLM checkpoints are BERTs too. Attention goes through
-`F.scaled_dot_product_attention` (ops.py; memory-lean ops in fp32 CPU training).
+`F.scaled_dot_product_attention` (ops.py; memory-lean ops in fp32 CPU training, oneDNN matmuls in encode).
 Reference: Devlin et al. 2018, https://arxiv.org/abs/1810.04805; transformers `modeling_bert.py`.
 Not included: cross-attention, KV caches, head masks, attention outputs, the MLM/NSP heads.
 
@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from tinyst.models.ops import ACTIVATIONS, Dropout, attention, linear, mlp, to_packed, to_padded
+
 
 @dataclass
 class BertConfig:

@@ -168,6 +168,8 @@ def _onednn_weight(x, layer: nn.Module):
     """The weight for oneDNN's matmul (~6% faster here than F.linear's BLAS call), or None for F.linear:
     oneDNN inside `onednn_inference` (encode), on fp32 CPU rows with autograd off."""
     weight = getattr(layer, "onednn_weight", None)  # read once: another thread's encode may drop it
+    if weight is None:  # outside encode (training, GradCache): return at once
+        return None
     ok = x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and not torch.is_grad_enabled()
     return weight if ok and not torch.is_autocast_enabled("cpu") else None
 
@@ -221,7 +223,7 @@ class _ActLinear(torch.autograd.Function):
 
 
 def mlp(x, fc1: nn.Linear, fc2: nn.Linear, act: str):
-    """fc2(act(fc1(x))) for packed rows x (N, D): fused in inference; in fp32 CPU training fc2's
+    """fc2(act(fc1(x))) for packed rows x (N, D): fused in encode; in fp32 CPU training fc2's
     input is not kept but recomputed from fc1's output in backward."""
     if _onednn_weight(x, fc1) is not None:
         return linear(linear(x, fc1, act), fc2)  # (N, I) -> (N, D)
